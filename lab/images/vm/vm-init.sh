@@ -1,0 +1,12 @@
+#!/bin/sh
+# PID 1 of a lab VM: run the VM's own Docker engine and keep it running.
+# INNER_BIP / INNER_POOL keep the inner networks off the lab network's range.
+set -eu
+rm -f /var/run/docker.pid
+while :; do
+  dockerd --bip "${INNER_BIP:-172.31.250.1/24}" \
+          --default-address-pool "${INNER_POOL:-base=172.29.0.0/16,size=24}" \
+          >>/var/log/dockerd.log 2>&1 || true
+  echo "dockerd exited; restarting in 1s" >>/var/log/dockerd.log
+  sleep 1
+done

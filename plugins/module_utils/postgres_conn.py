@@ -1,0 +1,87 @@
+# -*- coding: utf-8 -*-
+# Copyright: selfhost.supabase contributors
+# MIT License (see LICENSE)
+"""One connection layer for the collection's PostgreSQL modules.
+
+Every module that talks to PostgreSQL builds its argument spec from
+``connection_argument_spec()`` and connects with ``connect()``, so connection
+errors read the same everywhere and no password ever reaches a message.
+"""
+
+from __future__ import annotations
+
+import traceback
+
+try:
+    import psycopg2
+    import psycopg2.extras
+    PSYCOPG2_IMPORT_ERROR = None
+except ImportError:  # pragma: no cover - depends on the target host
+    psycopg2 = None
+    PSYCOPG2_IMPORT_ERROR = traceback.format_exc()
+
+from ansible.module_utils.basic import missing_required_lib
+
+
+def connection_argument_spec():
+    """Options shared by modules that log in to one PostgreSQL server."""
+    return dict(
+        login_host=dict(type="str", default="127.0.0.1"),
+        login_port=dict(type="int", default=5432),
+        login_user=dict(type="str", default="supabase_admin"),
+        login_password=dict(type="str", no_log=True),
+        login_db=dict(type="str", default="postgres"),
+        connect_timeout=dict(type="int", default=5),
+    )
+
+
+def require_psycopg2(module):
+    if psycopg2 is None:
+        module.fail_json(msg=missing_required_lib("psycopg2 (Debian: python3-psycopg2)"),
+                         exception=PSYCOPG2_IMPORT_ERROR)
+
+
+def check_port(module, name):
+    port = module.params[name]
+    if port is not None and not 1 <= port <= 65535:
+        module.fail_json(msg=f"{name} must be a TCP port between 1 and 65535, got {port}")
+
+
+def connect(module, host, port, user, password, dbname="postgres", replication=False,
+            timeout=5, application_name="selfhost.supabase"):
+    """Open a connection (autocommit) or fail the module with a useful message.
+
+    ``replication=True`` opens a physical replication connection, the kind a
+    standby uses, which pg_hba.conf matches with its ``replication`` lines.
+    """
+    require_psycopg2(module)
+    kwargs = dict(host=host, port=port, user=user, connect_timeout=timeout,
+                  application_name=application_name)
+    if password:
+        kwargs["password"] = password
+    if replication:
+        kwargs["connection_factory"] = psycopg2.extras.PhysicalReplicationConnection
+    else:
+        kwargs["dbname"] = dbname
+    try:
+        conn = psycopg2.connect(**kwargs)
+    except psycopg2.Error as exc:
+        kind = "a replication connection" if replication else f"database {dbname!r}"
+        module.fail_json(
+            msg=(f"cannot open {kind} on {host}:{port} as {user}: {str(exc).strip()}. "
+                 "Check that the server runs and is reachable from this host, that its "
+                 "pg_hba.conf has a line for this host's address, and the password."))
+    if not replication:
+        conn.autocommit = True
+    return conn
+
+
+def identify_system(module, conn):
+    """Return (system_identifier, timeline, xlogpos) over a replication connection."""
+    cur = conn.cursor()
+    try:
+        cur.execute("IDENTIFY_SYSTEM")
+        sysid, timeline, xlogpos = cur.fetchone()[:3]
+    except psycopg2.Error as exc:
+        module.fail_json(msg=f"IDENTIFY_SYSTEM failed: {str(exc).strip()}")
+    return str(sysid), int(timeline), str(xlogpos)
