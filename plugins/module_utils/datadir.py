@@ -75,8 +75,8 @@ def conninfo_quote(value):
 
 
 def conf_quote(value):
-    """Quote a postgresql.conf string value."""
-    return "'" + str(value).replace("'", "''") + "'"
+    """Quote a postgresql.conf string value (as ALTER SYSTEM does)."""
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def set_auto_conf(data_dir, settings):

@@ -1,0 +1,160 @@
+"""selfhost.supabase.pg_basebackup against real PostgreSQL 15 on 127.0.0.1.
+
+Each test drives the module as Ansible would and then checks the real state:
+files on disk, and a standby that actually starts and streams.
+"""
+
+import os
+import shutil
+
+import pytest
+
+from conftest import REPL_PASSWORD, REPL_USER, Server, os_user, run_module
+
+
+def args_for(primary, target, **extra):
+    args = dict(data_dir=str(target), primary_host="127.0.0.1", primary_port=primary.port,
+                replication_user=REPL_USER, replication_password=REPL_PASSWORD,
+                executor="local", os_user=os_user().pw_name, application_name="test_standby")
+    args.update(extra)
+    return args
+
+
+def primary_sysid(primary):
+    return str(primary.query("SELECT system_identifier FROM pg_control_system()")[0][0])
+
+
+def tree_snapshot(path):
+    return sorted((str(p.relative_to(path)), p.stat().st_size) for p in path.rglob("*") if p.is_file())
+
+
+def test_clones_an_empty_directory_into_a_streaming_standby(primary, target):
+    primary.query("SELECT pg_create_physical_replication_slot('slot_a', true)")
+    rc, res, raw = run_module("pg_basebackup", args_for(primary, target, slot_name="slot_a"))
+    assert rc == 0, raw
+    assert res["changed"] is True
+    assert res["state_before"] == "empty"
+    assert res["system_identifier"] == primary_sysid(primary)
+    assert res["bytes"] > 10_000_000 and res["seconds"] > 0 and res["throughput_bytes_per_second"] > 0
+    assert (target / "standby.signal").exists()
+    auto = (target / "postgresql.auto.conf").read_text()
+    assert "primary_slot_name = 'slot_a'" in auto
+    owner = os_user()
+    assert all(p.stat().st_uid == owner.pw_uid for p in [target, *target.rglob("*")])
+    assert oct(target.stat().st_mode & 0o777) == "0o700"
+    log = open(res["log_file"]).read()
+    assert "checkpoint" in log.lower()  # pg_basebackup's own progress output
+    assert REPL_PASSWORD not in raw and REPL_PASSWORD not in log
+
+    standby = Server(target, primary.port + 1000)
+    standby.start()
+    primary.query("INSERT INTO marks VALUES (2, 'after clone')")
+    standby.wait_for("SELECT note FROM marks WHERE id = 2", [("after clone",)])
+    primary.wait_for("SELECT state FROM pg_stat_replication WHERE application_name = 'test_standby'",
+                     [("streaming",)])
+    assert primary.query("SELECT active FROM pg_replication_slots WHERE slot_name = 'slot_a'") == [(True,)]
+    assert standby.query("SELECT pg_is_in_recovery()") == [(True,)]
+
+    # A re-run with a healthy standby changes nothing, even while it runs.
+    before = tree_snapshot(target / "global")
+    rc, res, raw = run_module("pg_basebackup", args_for(primary, target, slot_name="slot_a"))
+    assert rc == 0, raw
+    assert res["changed"] is False and res["state_before"] == "standby"
+    assert tree_snapshot(target / "global") == before
+    standby.stop()
+    primary.query("SELECT pg_drop_replication_slot('slot_a')")
+
+
+def test_check_mode_reports_a_clone_and_touches_nothing(primary, target):
+    rc, res, raw = run_module("pg_basebackup", args_for(primary, target), check_mode=True)
+    assert rc == 0, raw
+    assert res["changed"] is True and res["actions"]
+    assert not target.exists()
+
+
+def test_refuses_a_cluster_of_another_system(primary, foreign_cluster):
+    before = tree_snapshot(foreign_cluster)
+    rc, res, raw = run_module("pg_basebackup", args_for(primary, foreign_cluster))
+    assert rc != 0
+    assert "another cluster" in res["msg"] and "force: true" in res["msg"]
+    assert tree_snapshot(foreign_cluster) == before
+
+
+def test_refuses_a_cluster_of_another_system_in_check_mode_too(primary, foreign_cluster):
+    rc, res, _ = run_module("pg_basebackup", args_for(primary, foreign_cluster), check_mode=True)
+    assert rc != 0 and "another cluster" in res["msg"]
+
+
+def test_force_replaces_a_foreign_cluster(primary, foreign_cluster):
+    rc, res, raw = run_module("pg_basebackup", args_for(primary, foreign_cluster, force=True))
+    assert rc == 0, raw
+    assert res["changed"] is True and res["state_before"] == "primary"
+    assert res["system_identifier"] == primary_sysid(primary)
+    assert (foreign_cluster / "standby.signal").exists()
+
+
+def test_refuses_a_primary_of_the_same_system(primary, target):
+    assert run_module("pg_basebackup", args_for(primary, target))[0] == 0
+    os.unlink(target / "standby.signal")  # as after a promotion
+    rc, res, _ = run_module("pg_basebackup", args_for(primary, target))
+    assert rc != 0 and "holds a primary" in res["msg"]
+    assert (target / "PG_VERSION").exists()
+
+
+def test_refuses_a_half_finished_clone_then_force_recovers(primary, target):
+    target.mkdir()
+    (target / "base").mkdir()
+    marker = target.parent / f".{target.name}.clone-in-progress"
+    marker.write_text("interrupted\n")
+    rc, res, _ = run_module("pg_basebackup", args_for(primary, target))
+    assert rc != 0 and "half-finished" in res["msg"]
+    assert (target / "base").exists()
+    rc, res, raw = run_module("pg_basebackup", args_for(primary, target, force=True))
+    assert rc == 0, raw
+    assert not marker.exists() and (target / "standby.signal").exists()
+
+
+def test_refuses_unknown_files(primary, target):
+    target.mkdir()
+    (target / "precious.txt").write_text("keep me")
+    rc, res, _ = run_module("pg_basebackup", args_for(primary, target))
+    assert rc != 0 and "holds no PostgreSQL cluster" in res["msg"]
+    assert (target / "precious.txt").read_text() == "keep me"
+
+
+def test_wrong_password_fails_without_printing_it(primary, target):
+    rc, res, raw = run_module("pg_basebackup", args_for(primary, target, replication_password="wrong-password-xyz"))
+    assert rc != 0
+    assert "cannot open a replication connection" in res["msg"] and "pg_hba.conf" in res["msg"]
+    assert "wrong-password-xyz" not in raw
+    assert not target.exists()
+
+
+def test_failed_clone_leaves_a_marked_directory(primary, target):
+    rc, res, raw = run_module("pg_basebackup", args_for(primary, target, slot_name="no_such_slot"))
+    assert rc != 0 and "pg_basebackup exited" in res["msg"], raw
+    assert "force: true" in res["msg"]
+    rc, res, _ = run_module("pg_basebackup", args_for(primary, target))
+    assert rc != 0 and "half-finished" in res["msg"]
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(primary_port=70000), "primary_port must be a TCP port"),
+    (dict(executor="docker"), "image"),
+    (dict(executor="podman"), "executor"),
+    (dict(timeout=0), "timeout must be a positive"),
+    (dict(data_dir="relative/dir"), "absolute path"),
+    (dict(force="maybe"), "force"),
+])
+def test_rejects_bad_arguments(primary, target, bad, message):
+    rc, res, _ = run_module("pg_basebackup", args_for(primary, target, **bad))
+    assert rc != 0
+    assert message in res["msg"]
+    assert not target.exists()
+
+
+def test_missing_password_is_refused(primary, target):
+    args = args_for(primary, target)
+    del args["replication_password"]
+    rc, res, _ = run_module("pg_basebackup", args)
+    assert rc != 0 and "replication_password" in res["msg"]

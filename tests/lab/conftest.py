@@ -1,0 +1,78 @@
+"""Helpers for tests that run against the lab VMs after a deploy.
+
+The VMs are reached the way a user reaches them: `docker exec` into the VM,
+then `docker exec` into the database container (testinfra's docker backend
+for the first hop).  Passwords travel in the environment, never in argv.
+"""
+
+import hashlib
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import testinfra
+
+ROOT = Path(__file__).resolve().parents[2]
+INVENTORY = ROOT / "inventories" / "lab"
+SECRETS = INVENTORY / ".secrets"
+PREFIX = os.environ.get("SELFHOST_LAB_PREFIX", "selfhost-lab")
+ADDRESSES = {"vm1": "172.30.0.11", "vm2": "172.30.0.12", "vm3": "172.30.0.13"}
+PROJECT = "/opt/supabase"
+
+
+def secret(name):
+    return (SECRETS / name).read_text().strip()
+
+
+def vm_host(vm):
+    return testinfra.get_host(f"docker://{PREFIX}-{vm}")
+
+
+def psql(vm, sql, check=True, port=5432, timeout=30):
+    """Run SQL in the VM's database container as supabase_admin; returns stdout."""
+    env = dict(os.environ, PGPASSWORD=secret("postgres_password"))
+    cmd = ["docker", "exec", "-i", "-e", "PGPASSWORD", f"{PREFIX}-{vm}",
+           "docker", "exec", "-i", "-e", "PGPASSWORD", "supabase-db",
+           "psql", "-h", "/var/run/postgresql", "-p", str(port), "-U", "supabase_admin", "-d", "postgres",
+           "-v", "ON_ERROR_STOP=1", "-Atq", "-c", sql]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and res.returncode != 0:
+        raise AssertionError(f"psql on {vm} failed: {res.stderr}")
+    return res if not check else res.stdout.strip()
+
+
+def wait_until(fn, timeout, interval=0.2):
+    """Poll fn() until it returns a truthy value; returns it and the seconds taken."""
+    start = time.monotonic()
+    last = None
+    while time.monotonic() - start < timeout:
+        last = fn()
+        if last:
+            return last, time.monotonic() - start
+        time.sleep(interval)
+    raise AssertionError(f"not true within {timeout}s (last value: {last!r})")
+
+
+def ansible_playbook(*args, timeout=600):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
+    return subprocess.run(["ansible-playbook", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def vm_state(vm):
+    """What a deploy manages on a VM: file checksums and container ids."""
+    host = vm_host(vm)
+    files = host.check_output(
+        f"find {PROJECT} -path {PROJECT}/volumes/db/data -prune -o -type f -print0 "
+        f"| sort -z | xargs -0 -r sha256sum")
+    containers = host.check_output("docker ps -a --no-trunc --format '{{.Names}} {{.ID}} {{.State}}'")
+    return hashlib.sha256((files + containers).encode()).hexdigest(), files, containers
+
+
+@pytest.fixture(scope="session")
+def lab_up():
+    for vm in ("vm1", "vm2"):
+        if not vm_host(vm).run("docker inspect supabase-db").succeeded:
+            pytest.fail(f"the lab has no database on {vm}: run `make demo` or molecule converge first")

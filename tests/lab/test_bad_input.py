@@ -1,0 +1,129 @@
+"""Bad input is refused before anything changes, with a message that names the
+input and says what to put.  Each case: (what is wrong, how, the message).
+
+Every case checksums the managed files and containers of both VMs before and
+after the refused run.
+"""
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import INVENTORY, PROJECT, ansible_playbook, psql, vm_host, vm_state, wait_until
+
+pytestmark = [pytest.mark.default, pytest.mark.usefixtures("lab_up")]
+
+
+def inventory_with(edit):
+    """A copy of the lab inventory with hosts.yml changed by edit(dict)."""
+    tmp = Path(tempfile.mkdtemp(prefix="selfhost-inv-"))
+    shutil.copytree(INVENTORY / "group_vars", tmp / "group_vars")
+    (tmp / ".secrets").symlink_to(INVENTORY / ".secrets")
+    hosts = yaml.safe_load((INVENTORY / "hosts.yml").read_text())
+    edit(hosts["all"]["children"]["lab"]["children"])
+    (tmp / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    return tmp
+
+
+def no_master(groups):
+    groups["replica"]["hosts"].update(groups["master"]["hosts"])
+    groups["master"]["hosts"] = {}
+
+
+def two_masters(groups):
+    groups["master"]["hosts"].update(groups["replica"]["hosts"])
+    groups["replica"]["hosts"] = {}
+
+
+def replica_address(addr):
+    def edit(groups):
+        groups["replica"]["hosts"]["vm2"]["cluster_private_address"] = addr
+    return edit
+
+
+def same_address(groups):
+    groups["replica"]["hosts"]["vm2"]["cluster_private_address"] = "172.30.0.11"
+
+
+CASES = [
+    ("replication password too short", None, ["-e", "cluster_replication_password=tooshort"],
+     "cluster_replication_password must be a string of at least 16 characters"),
+    ("replication password empty", None, ["-e", "cluster_replication_password="],
+     "cluster_replication_password must be a string of at least 16 characters"),
+    ("postgres password too short", None, ["-e", "cluster_postgres_password=abc"],
+     "cluster_postgres_password must be a string of at least 16 characters"),
+    ("master group empty", no_master, [], "The inventory group 'master' must hold exactly one host"),
+    ("master group holds two hosts", two_masters, [], "it holds 2: vm1, vm2"),
+    ("replica address not on the replica", replica_address("172.30.0.99"), [],
+     "cluster_private_address for vm2 is '172.30.0.99', which is not an address of this host"),
+    ("replica address not an address", replica_address("vm2.lab"), [],
+     "cluster_private_address for vm2 is 'vm2.lab'"),
+    ("replication port out of range", None, ["-e", "cluster_replication_port=70000"],
+     "cluster_replication_port must be a TCP port between 1 and 65535"),
+]
+
+
+@pytest.mark.parametrize("what, edit, extra, message", CASES, ids=[c[0] for c in CASES])
+def test_refused_before_any_change(what, edit, extra, message):
+    inventory = inventory_with(edit) if edit else INVENTORY
+    before = vm_state("vm1"), vm_state("vm2")
+    try:
+        res = ansible_playbook("site.yml", "-i", str(inventory), *extra)
+    finally:
+        if edit:
+            shutil.rmtree(inventory)
+    assert res.returncode != 0, f"{what} was accepted"
+    assert message in res.stdout, res.stdout[-3000:]
+    assert (vm_state("vm1"), vm_state("vm2")) == before
+
+
+@pytest.fixture()
+def listener_on_vm2():
+    """Some other program holding 172.30.0.12:5499 on vm2."""
+    host = vm_host("vm2")
+    host.check_output("docker exec -d supabase-db true")  # the db runs; the port is another one
+    host.run("sh -c 'nohup python3 -m http.server --bind 172.30.0.12 5499 >/dev/null 2>&1 &'")
+    wait_until(lambda: host.socket("tcp://172.30.0.12:5499").is_listening, timeout=10)
+    yield
+    host.run("pkill -f 'http.server --bind 172.30.0.12 5499'")
+
+
+def test_a_port_in_use_is_refused(listener_on_vm2):
+    before = vm_state("vm2")
+    res = ansible_playbook("site.yml", "-i", "inventories/lab", "--tags", "replica",
+                           "-e", "cluster_replica_port=5499")
+    assert res.returncode != 0
+    assert "Port 5499 on 172.30.0.12 (vm2) is already in use by another program" in res.stdout
+    assert "cluster_replica_port" in res.stdout
+    assert vm_state("vm2") == before
+
+
+@pytest.fixture()
+def foreign_cluster_on_vm2():
+    """vm2's data directory replaced by a cluster of another system (restored after)."""
+    host = vm_host("vm2")
+    data = f"{PROJECT}/volumes/db/data"
+    host.check_output("docker stop supabase-db")
+    host.check_output(f"mv {data} {data}.saved && mkdir -m 0700 {data} && chown 101:102 {data}")
+    host.check_output(f"docker run --rm -u postgres -v {data}:/var/lib/postgresql/data --entrypoint initdb "
+                      "selfhost-lab/postgres:15-standin -D /var/lib/postgresql/data")
+    yield data
+    host.check_output(f"rm -rf {data} && mv {data}.saved {data} && docker start supabase-db")
+    wait_until(lambda: psql("vm1", "SELECT state FROM pg_stat_replication WHERE application_name='vm2'",
+                            check=False).stdout.strip() == "streaming", timeout=60, interval=1)
+
+
+def test_a_data_directory_of_another_system_is_refused(foreign_cluster_on_vm2):
+    host = vm_host("vm2")
+    sysid = host.check_output(f"docker run --rm -v {foreign_cluster_on_vm2}:/d --entrypoint pg_controldata "
+                              "selfhost-lab/postgres:15-standin /d | grep 'system identifier'")
+    before = vm_state("vm2")
+    res = ansible_playbook("site.yml", "-i", "inventories/lab", "--tags", "replica")
+    assert res.returncode != 0
+    assert "refusing to overwrite another cluster" in res.stdout and "force: true" in res.stdout
+    assert vm_state("vm2") == before
+    assert host.check_output(f"docker run --rm -v {foreign_cluster_on_vm2}:/d --entrypoint pg_controldata "
+                             "selfhost-lab/postgres:15-standin /d | grep 'system identifier'") == sysid
