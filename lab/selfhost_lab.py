@@ -13,6 +13,7 @@ context, so a second run rebuilds nothing.
     selfhost_lab.py up --fresh VM...  same, wiping what ran inside them before
     selfhost_lab.py down              remove every lab VM, volume and network
     selfhost_lab.py status            one line per VM
+    selfhost_lab.py psql VM [SQL]     psql in VM's database container
 """
 
 import argparse
@@ -315,6 +316,21 @@ def status():
     return 0
 
 
+def psql(vm, sql):
+    """psql as supabase_admin in a VM's database container (password via env)."""
+    secret = HERE.parent / "inventories" / "lab" / ".secrets" / "postgres_password"
+    if not secret.exists():
+        die(f"{secret} does not exist: deploy the lab first (make demo)")
+    env = dict(os.environ, PGPASSWORD=secret.read_text().strip())
+    tty = ["-t"] if sys.stdin.isatty() and not sql else []
+    cmd = ["docker", "exec", "-i", *tty, "-e", "PGPASSWORD", vm_container(vm),
+           "docker", "exec", "-i", *tty, "-e", "PGPASSWORD", "supabase-db",
+           "psql", "-h", "/var/run/postgresql", "-U", "supabase_admin", "-d", "postgres"]
+    if sql:
+        cmd += ["-Atq", "-v", "ON_ERROR_STOP=1", "-c", sql]
+    return subprocess.call(cmd, env=env)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -325,6 +341,9 @@ def main(argv=None):
     u.add_argument("--fresh", action="store_true", help="remove what ran inside reused VMs")
     sub.add_parser("down")
     sub.add_parser("status")
+    q = sub.add_parser("psql")
+    q.add_argument("vm")
+    q.add_argument("sql", nargs="?")
     args = p.parse_args(argv)
     if args.cmd == "engine":
         ensure_engine()
@@ -338,6 +357,8 @@ def main(argv=None):
         down()
     elif args.cmd == "status":
         return status()
+    elif args.cmd == "psql":
+        return psql(args.vm, args.sql)
     return 0
 
 

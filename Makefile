@@ -1,0 +1,46 @@
+# Two commands on a fresh Debian 12 machine:  make demo  |  make test
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+LAB := $(PY) lab/selfhost_lab.py
+
+.PHONY: help setup demo test test-fast test-units test-lab lint images lab-up lab-down lab-status
+
+help:
+	@echo "make demo       build the lab, deploy 1 master + 1 replica, verify, print how to connect"
+	@echo "make test       every test: lint, fast module tests, molecule scenario in the lab"
+	@echo "make test-fast  lint + module tests against local PostgreSQL 15 (no Docker, seconds)"
+	@echo "make test-lab   molecule scenario 'default' only"
+	@echo "make lab-up | lab-down | lab-status"
+
+setup:
+	@bash scripts/setup.sh
+
+demo:
+	@bash scripts/demo.sh
+
+test: setup lint test-units test-lab
+
+test-fast: setup lint test-units
+
+test-units:
+	$(PY) -m pytest -q tests/unit tests/integration
+
+lint:
+	$(VENV)/bin/ansible-lint --profile production
+
+test-lab: setup
+	cd molecule/.. && $(VENV)/bin/molecule test -s default
+
+images: setup
+	$(LAB) images
+
+lab-up: setup
+	$(LAB) up vm1 vm2
+
+lab-down:
+	$(LAB) down
+
+lab-status:
+	$(LAB) status
