@@ -184,3 +184,45 @@ def run_module(name, args, check_mode=False):
     except ValueError:
         raise AssertionError(f"module printed no JSON (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc.returncode, result, proc.stdout + proc.stderr
+
+
+def admin_args(server):
+    return dict(login_host="127.0.0.1", login_port=server.port, login_user="postgres",
+                login_password=ADMIN_PASSWORD)
+
+
+def new_primary(workdir, name):
+    server = Server(workdir / name, free_port())
+    initdb(server.data_dir)
+    server.start()
+    server.query(f"CREATE ROLE {REPL_USER} LOGIN REPLICATION PASSWORD %s", REPL_PASSWORD)
+    return server
+
+
+def new_standby(workdir, primary, name, slot=None):
+    """Clone primary with the collection's own pg_basebackup module and start it."""
+    if slot:
+        primary.query("SELECT pg_create_physical_replication_slot(%s, true)", slot)
+    target = workdir / name
+    rc, res, raw = run_module("pg_basebackup", dict(
+        data_dir=str(target), primary_host="127.0.0.1", primary_port=primary.port,
+        replication_user=REPL_USER, replication_password=REPL_PASSWORD, executor="local",
+        os_user=os_user().pw_name, application_name=name, slot_name=slot))
+    assert rc == 0, raw
+    standby = Server(target, free_port())
+    standby.start()
+    primary.wait_for(f"SELECT state FROM pg_stat_replication WHERE application_name = '{name}'",
+                     [("streaming",)])
+    return standby
+
+
+@pytest.fixture()
+def pair(pg_workdir):
+    """A fresh primary and a standby streaming from it through slot 's1'."""
+    tag = time.monotonic_ns()
+    primary = new_primary(pg_workdir, f"p-{tag}")
+    standby = new_standby(pg_workdir, primary, f"s_{tag}", slot="s1")
+    standby.application_name = f"s_{tag}"
+    yield primary, standby
+    standby.stop()
+    primary.stop()

@@ -85,3 +85,61 @@ def identify_system(module, conn):
     except psycopg2.Error as exc:
         module.fail_json(msg=f"IDENTIFY_SYSTEM failed: {str(exc).strip()}")
     return str(sysid), int(timeline), str(xlogpos)
+
+
+def fetch_dicts(cur, sql, params=None):
+    """Run a query and return its rows as dicts keyed by column name."""
+    cur.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+def lsn_to_int(lsn):
+    """'16/B374D848' -> integer position; raises ValueError on anything else."""
+    high, _, low = str(lsn).partition("/")
+    if not high or not low:
+        raise ValueError(f"not an LSN: {lsn!r}")
+    return (int(high, 16) << 32) + int(low, 16)
+
+
+def server_timeline(cur, in_recovery):
+    """Timeline a primary writes, or the one a standby receives (or last replayed)."""
+    if not in_recovery:
+        cur.execute("SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int")
+        return cur.fetchone()[0]
+    cur.execute("SELECT coalesce((SELECT received_tli FROM pg_stat_wal_receiver), "
+                "(SELECT timeline_id FROM pg_control_checkpoint()))")
+    return cur.fetchone()[0]
+
+
+def parse_conninfo(conninfo):
+    """Split a libpq key=value connection string (as in primary_conninfo) into a dict."""
+    if not conninfo.strip():
+        return {}
+    if psycopg2 is not None:
+        from psycopg2.extensions import parse_dsn
+        return parse_dsn(conninfo)
+    raise ValueError("psycopg2 is required to parse a connection string")
+
+
+def probe_role(conninfo, timeout):
+    """'primary' or 'standby' for the server a conninfo points at; None when it does not answer.
+
+    Uses a replication connection (what pg_hba grants replicas) and SHOW
+    in_hot_standby, which walsenders answer.
+    """
+    kwargs = {k: v for k, v in conninfo.items() if k in ("host", "port", "user", "password", "sslmode",
+                                                        "sslrootcert", "passfile")}
+    kwargs["connect_timeout"] = timeout
+    try:
+        conn = psycopg2.connect(connection_factory=psycopg2.extras.PhysicalReplicationConnection, **kwargs)
+    except psycopg2.Error:
+        return None
+    try:
+        cur = conn.cursor()
+        cur.execute("SHOW in_hot_standby")
+        return "standby" if cur.fetchone()[0] == "on" else "primary"
+    except psycopg2.Error:
+        return None
+    finally:
+        conn.close()

@@ -1,0 +1,200 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: selfhost.supabase contributors
+# MIT License (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: pg_promote
+short_description: Promote a PostgreSQL standby to primary, with a split-brain guard
+version_added: 0.1.0
+description:
+  - Promotes a running standby with C(pg_promote(wait => true)); the server is not restarted.
+  - Optionally waits first until the standby has replayed a given LSN (a planned
+    switchover passes the old primary's last LSN so nothing committed is lost).
+  - Refuses when the server it streams from still answers as a primary, unless
+    O(old_primary_fenced=true) says the operator has fenced it.
+  - A server that already is a primary is left alone (changed=false).
+author:
+  - selfhost.supabase contributors
+attributes:
+  check_mode:
+    support: full
+    details: Runs every check (role, guard, replayed LSN) and reports whether it would promote.
+  diff_mode:
+    support: none
+options:
+  login_host:
+    description: Host of the standby to promote.
+    type: str
+    default: 127.0.0.1
+  login_port:
+    description: Port of the standby.
+    type: int
+    default: 5432
+  login_user:
+    description: Superuser (or a role allowed to run pg_promote) on the standby.
+    type: str
+    default: supabase_admin
+  login_password:
+    description: Password of O(login_user).
+    type: str
+  login_db:
+    description: Database to connect to.
+    type: str
+    default: postgres
+  connect_timeout:
+    description: Seconds to wait for a connection, to the standby and to its upstream.
+    type: int
+    default: 5
+  replayed_lsn:
+    description: Wait until the standby has replayed at least this LSN before promoting.
+    type: str
+  wait_timeout:
+    description: Seconds to wait for O(replayed_lsn) and for the promotion itself.
+    type: int
+    default: 60
+  old_primary_fenced:
+    description:
+      - The operator guarantees the old primary cannot accept writes (stopped, powered off,
+        cut from the network). Skips the split-brain guard.
+    type: bool
+    default: false
+requirements:
+  - psycopg2 (Debian package python3-psycopg2)
+"""
+
+EXAMPLES = r"""
+- name: Promote vm2 once it has replayed everything the old primary wrote
+  selfhost.supabase.pg_promote:
+    login_host: 10.0.0.12
+    login_password: "{{ cluster_postgres_password }}"
+    replayed_lsn: "{{ old_primary_last_lsn }}"
+
+- name: Fail over after VM1 died and was fenced
+  selfhost.supabase.pg_promote:
+    login_host: 10.0.0.12
+    login_password: "{{ cluster_postgres_password }}"
+    old_primary_fenced: true
+"""
+
+RETURN = r"""
+promoted:
+  description: Whether the server was promoted by this run (or would be, in check mode).
+  returned: always
+  type: bool
+  sample: true
+timeline:
+  description: The server's timeline after the run (before it, in check mode).
+  returned: always
+  type: int
+  sample: 2
+previous_timeline:
+  description: Timeline before the promotion.
+  returned: always
+  type: int
+  sample: 1
+seconds:
+  description: How long pg_promote took.
+  returned: always
+  type: float
+  sample: 0.21
+replay_lsn:
+  description: Last LSN the standby had replayed when it was promoted.
+  returned: always
+  type: str
+  sample: 0/3000148
+upstream:
+  description: What the guard found at the server's upstream (host, port, answered, role).
+  returned: always
+  type: dict
+  sample: {host: 10.0.0.11, port: 5433, answered: false, role: null}
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.selfhost.supabase.plugins.module_utils.postgres_conn import (
+    check_port, connect, connection_argument_spec, lsn_to_int, parse_conninfo, probe_role, server_timeline)
+
+
+def upstream_of(cur):
+    cur.execute("SHOW primary_conninfo")
+    info = parse_conninfo(cur.fetchone()[0] or "")
+    return info
+
+
+def main():
+    argument_spec = connection_argument_spec()
+    argument_spec.update(
+        replayed_lsn=dict(type="str"),
+        wait_timeout=dict(type="int", default=60),
+        old_primary_fenced=dict(type="bool", default=False),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    p = module.params
+    check_port(module, "login_port")
+    if p["wait_timeout"] <= 0:
+        module.fail_json(msg=f"wait_timeout must be a positive number of seconds, got {p['wait_timeout']}")
+    if p["replayed_lsn"]:
+        try:
+            target = lsn_to_int(p["replayed_lsn"])
+        except ValueError:
+            module.fail_json(msg=f"replayed_lsn {p['replayed_lsn']!r} is not an LSN like 0/3000148")
+
+    conn = connect(module, p["login_host"], p["login_port"], p["login_user"], p["login_password"],
+                   p["login_db"], timeout=p["connect_timeout"])
+    cur = conn.cursor()
+    cur.execute("SELECT pg_is_in_recovery()")
+    in_recovery = cur.fetchone()[0]
+    timeline = server_timeline(cur, in_recovery)
+    result = dict(changed=False, promoted=False, timeline=timeline, previous_timeline=timeline, seconds=0.0,
+                  replay_lsn=None, upstream={})
+    if not in_recovery:
+        cur.execute("SELECT pg_current_wal_lsn()::text")
+        result["replay_lsn"] = cur.fetchone()[0]
+        module.exit_json(**result)
+
+    info = upstream_of(cur)
+    upstream = dict(host=info.get("host"), port=int(info["port"]) if info.get("port") else None,
+                    answered=False, role=None)
+    if not p["old_primary_fenced"] and upstream["host"]:
+        upstream["role"] = probe_role(info, p["connect_timeout"])
+        upstream["answered"] = upstream["role"] is not None
+    result["upstream"] = upstream
+    if upstream["role"] == "primary":
+        module.fail_json(msg=(f"refusing to promote {p['login_host']}:{p['login_port']}: the server it streams "
+                              f"from, {upstream['host']}:{upstream['port']}, still answers as a primary, and two "
+                              "primaries would split the data. Stop or fence it first (or, when it cannot take "
+                              "writes any more, set old_primary_fenced: true)."), **result)
+
+    deadline = time.monotonic() + p["wait_timeout"]
+    while True:
+        cur.execute("SELECT pg_last_wal_replay_lsn()::text")
+        result["replay_lsn"] = cur.fetchone()[0]
+        if not p["replayed_lsn"] or (result["replay_lsn"] and lsn_to_int(result["replay_lsn"]) >= target):
+            break
+        if time.monotonic() >= deadline:
+            module.fail_json(msg=(f"the standby replayed only up to {result['replay_lsn']} within "
+                                  f"{p['wait_timeout']} s, not {p['replayed_lsn']}: it is not caught up, "
+                                  "so promoting it now would lose writes. Check that it streams."), **result)
+        time.sleep(0.1)
+
+    result.update(changed=True, promoted=True)
+    if module.check_mode:
+        module.exit_json(**result)
+    started = time.monotonic()
+    cur.execute("SELECT pg_promote(wait => true, wait_seconds => %s)", (p["wait_timeout"],))
+    if not cur.fetchone()[0]:
+        module.fail_json(msg=f"pg_promote did not finish within {p['wait_timeout']} s; check the server log",
+                         **result)
+    result["seconds"] = round(time.monotonic() - started, 3)
+    result["timeline"] = server_timeline(cur, False)
+    conn.close()
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
