@@ -20,12 +20,18 @@ setup:
 demo:
 	@bash scripts/demo.sh
 
-test: setup lint test-units test-lab
+REPORTS := .lab/junit-units.xml .lab/junit-lab-default.xml
+
+test: setup
+	@rm -f $(REPORTS)
+	@$(MAKE) -k lint test-units test-lab; status=$$?; \
+	  $(PY) scripts/test_summary.py $(REPORTS) && exit $$status
 
 test-fast: setup lint test-units
 
 test-units:
-	$(PY) -m pytest -q tests/unit tests/integration
+	@mkdir -p .lab
+	$(PY) -m pytest -q --junitxml=.lab/junit-units.xml tests/unit tests/integration
 
 lint:
 	$(VENV)/bin/ansible-lint --profile production

@@ -1,0 +1,19 @@
+#!/usr/bin/env python3
+"""Add up the JUnit reports of a `make test` run into one closing line."""
+
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+totals = dict(tests=0, failures=0, errors=0, skipped=0)
+reports = [Path(p) for p in sys.argv[1:] if Path(p).exists()]
+for report in reports:
+    root = ET.parse(report).getroot()
+    for suite in ([root] if root.tag == "testsuite" else root.iter("testsuite")):
+        for key in totals:
+            totals[key] += int(suite.get(key, 0))
+failed = totals["failures"] + totals["errors"]
+passed = totals["tests"] - failed - totals["skipped"]
+print(f"reports: {', '.join(map(str, reports)) or 'none'}")
+print(f"summary: {passed} passed, {failed} failed, {totals['skipped']} skipped")
+sys.exit(1 if failed or not reports else 0)
