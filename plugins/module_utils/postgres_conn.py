@@ -47,6 +47,22 @@ def check_port(module, name):
         module.fail_json(msg=f"{name} must be a TCP port between 1 and 65535, got {port}")
 
 
+def explain(exc, host, port, user):
+    """Say what a failed connection means and what to do, from libpq's message."""
+    said = str(exc).strip()
+    if "password authentication failed" in said or "no password supplied" in said:
+        return (f"the PASSWORD for {user} is wrong or missing (the server said: {said}). "
+                "Give the password the server has for that role.")
+    if "no pg_hba.conf entry" in said:
+        return (f"{host}'s pg_hba.conf has no line that lets this host's address in as {user} "
+                f"(the server said: {said}). Add the address to pg_hba.conf and reload.")
+    if "Connection refused" in said or "timeout expired" in said or "could not translate host" in said:
+        return (f"nothing answers on {host}:{port} (the server said: {said}). Check that the "
+                "database runs, listens on that address and port, and is reachable from this host.")
+    return (f"{said}. Check that the server runs and is reachable from this host, that its "
+            "pg_hba.conf has a line for this host's address, and the password.")
+
+
 def connect(module, host, port, user, password, dbname="postgres", replication=False,
             timeout=5, application_name="selfhost.supabase"):
     """Open a connection (autocommit) or fail the module with a useful message.
@@ -67,10 +83,7 @@ def connect(module, host, port, user, password, dbname="postgres", replication=F
         conn = psycopg2.connect(**kwargs)
     except psycopg2.Error as exc:
         kind = "a replication connection" if replication else f"database {dbname!r}"
-        module.fail_json(
-            msg=(f"cannot open {kind} on {host}:{port} as {user}: {str(exc).strip()}. "
-                 "Check that the server runs and is reachable from this host, that its "
-                 "pg_hba.conf has a line for this host's address, and the password."))
+        module.fail_json(msg=f"cannot open {kind} on {host}:{port} as {user}: {explain(exc, host, port, user)}")
     if not replication:
         conn.autocommit = True
     return conn
@@ -136,10 +149,15 @@ def probe_role(conninfo, timeout):
     except psycopg2.Error:
         return None
     try:
-        cur = conn.cursor()
-        cur.execute("SHOW in_hot_standby")
-        return "standby" if cur.fetchone()[0] == "on" else "primary"
+        return "standby" if in_recovery(conn) else "primary"
     except psycopg2.Error:
         return None
     finally:
         conn.close()
+
+
+def in_recovery(conn):
+    """Whether the server behind a (replication or normal) connection is a standby."""
+    cur = conn.cursor()
+    cur.execute("SHOW in_hot_standby")
+    return cur.fetchone()[0] == "on"

@@ -176,7 +176,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.selfhost.supabase.plugins.module_utils import datadir
 from ansible_collections.selfhost.supabase.plugins.module_utils import oneoff_container
 from ansible_collections.selfhost.supabase.plugins.module_utils.postgres_conn import (
-    check_port, connect, identify_system)
+    check_port, connect, identify_system, in_recovery)
 
 CONTAINER_DATA = "/var/lib/postgresql/data"
 CONTAINER_PASSFILE = "/run/selfhost-basebackup.pgpass"
@@ -209,6 +209,11 @@ class BaseBackup:
                        self.p["replication_user"], self.p["replication_password"],
                        replication=True, application_name="selfhost.supabase.pg_basebackup")
         try:
+            if in_recovery(conn):
+                self.module.fail_json(
+                    msg=f"primary_host {self.p['primary_host']}:{self.p['primary_port']} is itself a standby "
+                        "(in recovery), not a primary. Point primary_host at the primary it streams from "
+                        "(after a failover, fix the inventory's master group).", **self.result)
             return identify_system(self.module, conn)
         finally:
             conn.close()

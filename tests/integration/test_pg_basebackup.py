@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from conftest import REPL_PASSWORD, REPL_USER, Server, os_user, run_module
+from conftest import REPL_PASSWORD, REPL_USER, Server, free_port, os_user, run_module
 
 
 def args_for(primary, target, **extra):
@@ -125,8 +125,29 @@ def test_refuses_unknown_files(primary, target):
 def test_wrong_password_fails_without_printing_it(primary, target):
     rc, res, raw = run_module("pg_basebackup", args_for(primary, target, replication_password="wrong-password-xyz"))
     assert rc != 0
-    assert "cannot open a replication connection" in res["msg"] and "pg_hba.conf" in res["msg"]
+    assert "cannot open a replication connection" in res["msg"]
+    assert f"the PASSWORD for {REPL_USER} is wrong" in res["msg"], res["msg"]
     assert "wrong-password-xyz" not in raw
+    assert not target.exists()
+
+
+def test_refuses_to_clone_from_a_standby(pair, target):
+    _, standby = pair
+    rc, res, _ = run_module("pg_basebackup", args_for(standby, target))
+    assert rc != 0 and "is itself a standby" in res["msg"], res["msg"]
+    assert not target.exists()
+
+
+def test_a_role_pg_hba_does_not_let_in_is_named_as_such(primary, target):
+    rc, res, _ = run_module("pg_basebackup", args_for(primary, target, replication_user="postgres"))
+    assert rc != 0 and "pg_hba.conf has no line that lets this host's address in as postgres" in res["msg"]
+    assert not target.exists()
+
+
+def test_a_port_where_nothing_answers_is_named_as_such(primary, target):
+    port = free_port()
+    rc, res, _ = run_module("pg_basebackup", args_for(primary, target, primary_port=port))
+    assert rc != 0 and f"nothing answers on 127.0.0.1:{port}" in res["msg"]
     assert not target.exists()
 
 

@@ -7,12 +7,15 @@ for the first hop).  Passwords travel in the environment, never in argv.
 
 import hashlib
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 import testinfra
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORY = ROOT / "inventories" / "lab"
@@ -76,3 +79,16 @@ def lab_up():
     for vm in ("vm1", "vm2"):
         if not vm_host(vm).run("docker inspect supabase-db").succeeded:
             pytest.fail(f"the lab has no database on {vm}: run `make demo` or molecule converge first")
+
+
+def inventory_copy(edit, source=INVENTORY):
+    """A temporary copy of a lab inventory with hosts.yml changed by edit(groups).
+
+    Laid out as <tmp>/lab/ so the lab's group_vars find the same secrets."""
+    tmp = Path(tempfile.mkdtemp(prefix="selfhost-inv-")) / "lab"
+    shutil.copytree(source / "group_vars", tmp / "group_vars")
+    (tmp / ".secrets").symlink_to(SECRETS)
+    hosts = yaml.safe_load((source / "hosts.yml").read_text())
+    edit(hosts["all"]["children"]["lab"]["children"])
+    (tmp / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    return tmp

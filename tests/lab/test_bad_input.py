@@ -6,26 +6,12 @@ after the refused run.
 """
 
 import shutil
-import tempfile
-from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import INVENTORY, PROJECT, ansible_playbook, psql, vm_host, vm_state, wait_until
+from conftest import INVENTORY, PROJECT, ansible_playbook, inventory_copy, psql, vm_host, vm_state, wait_until
 
 pytestmark = [pytest.mark.default, pytest.mark.usefixtures("lab_up")]
-
-
-def inventory_with(edit):
-    """A copy of the lab inventory with hosts.yml changed by edit(dict)."""
-    tmp = Path(tempfile.mkdtemp(prefix="selfhost-inv-"))
-    shutil.copytree(INVENTORY / "group_vars", tmp / "group_vars")
-    (tmp / ".secrets").symlink_to(INVENTORY / ".secrets")
-    hosts = yaml.safe_load((INVENTORY / "hosts.yml").read_text())
-    edit(hosts["all"]["children"]["lab"]["children"])
-    (tmp / "hosts.yml").write_text(yaml.safe_dump(hosts))
-    return tmp
 
 
 def no_master(groups):
@@ -68,13 +54,13 @@ CASES = [
 
 @pytest.mark.parametrize("what, edit, extra, message", CASES, ids=[c[0] for c in CASES])
 def test_refused_before_any_change(what, edit, extra, message):
-    inventory = inventory_with(edit) if edit else INVENTORY
+    inventory = inventory_copy(edit) if edit else INVENTORY
     before = vm_state("vm1"), vm_state("vm2")
     try:
         res = ansible_playbook("site.yml", "-i", str(inventory), *extra)
     finally:
         if edit:
-            shutil.rmtree(inventory)
+            shutil.rmtree(inventory.parent)
     assert res.returncode != 0, f"{what} was accepted"
     assert message in res.stdout, res.stdout[-3000:]
     assert (vm_state("vm1"), vm_state("vm2")) == before

@@ -1,0 +1,91 @@
+"""1 master + 2 replicas (molecule scenario `scale`): capacity sized from the
+inventory, retiring a replica, adding one with --limit without touching the others."""
+
+import shutil
+import uuid
+
+import pytest
+
+from conftest import (ADDRESSES, PROJECT, ROOT, ansible_playbook, inventory_copy, psql, vm_host, vm_state,
+                      wait_until)
+
+pytestmark = [pytest.mark.scale]
+SCALE = "inventories/lab-scale"
+STREAMING = "SELECT string_agg(application_name, ',' ORDER BY 1) FROM pg_stat_replication WHERE state = 'streaming'"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def three_vms_deployed():
+    for vm in ("vm1", "vm2", "vm3"):
+        if not vm_host(vm).run("docker inspect supabase-db").succeeded:
+            pytest.fail(f"no database on {vm}: run `molecule converge -s scale` first")
+
+
+def hba(vm="vm1"):
+    return vm_host(vm).file(f"{PROJECT}/config/pg_hba.conf").content_string
+
+
+def test_both_replicas_stream_and_serve_what_the_master_writes():
+    assert wait_until(lambda: psql("vm1", STREAMING) == "vm2,vm3", timeout=30)[0]
+    slots = psql("vm1", "SELECT string_agg(slot_name || ':' || active, ',' ORDER BY 1) FROM pg_replication_slots "
+                        "WHERE slot_type = 'physical'")
+    assert slots == "vm2:true,vm3:true"
+    psql("vm1", "CREATE TABLE IF NOT EXISTS scale_probe(token text primary key)")
+    token = uuid.uuid4().hex
+    psql("vm1", f"INSERT INTO scale_probe VALUES ('{token}')")
+    for vm in ("vm2", "vm3"):
+        wait_until(lambda vm=vm: psql(vm, f"SELECT count(*) FROM scale_probe WHERE token = '{token}'") == "1",
+                   timeout=5)
+
+
+def test_replication_capacity_grows_with_the_inventory():
+    # 10 + 2 per replica senders, 5 + 2 per replica slots (the image's 5 are realtime's and analytics').
+    assert psql("vm1", "SHOW max_wal_senders") == "14"
+    assert psql("vm1", "SHOW max_replication_slots") == "9"
+
+
+def test_retire_a_replica_then_add_it_back_with_limit_touching_nothing_else():
+    vm1_before, vm2_before = vm_state("vm1"), vm_state("vm2")
+    assert ADDRESSES["vm3"] in hba()
+
+    res = ansible_playbook("playbooks/remove_replica.yml", "-i", SCALE, "-e", "replica=vm3")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr
+    assert psql("vm1", "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'vm3'") == "0"
+    assert ADDRESSES["vm3"] not in hba(), "the retired replica may still replicate"
+    assert not vm_host("vm3").run("docker inspect supabase-db").succeeded
+    assert not vm_host("vm3").file(f"{PROJECT}/volumes/db/data/PG_VERSION").exists
+    assert psql("vm1", STREAMING) == "vm2"
+    assert vm_state("vm2") == vm2_before
+
+    # Add it back (as an operator adds a new VM): only vm3 is in the play.
+    res = ansible_playbook("site.yml", "-i", SCALE, "--limit", "vm3")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr
+    assert wait_until(lambda: psql("vm1", STREAMING) == "vm2,vm3", timeout=30)[0]
+    assert psql("vm3", "SELECT pg_is_in_recovery()") == "t"
+    # The master's files (pg_hba.conf rendered back identical) and containers, and vm2, are as before.
+    assert vm_state("vm1") == vm1_before
+    assert vm_state("vm2") == vm2_before
+
+
+def test_remove_replica_refuses_bad_input_before_any_change():
+    before = vm_state("vm1"), vm_state("vm2"), vm_state("vm3")
+    cases = [([], "Say which replica to retire with -e replica=HOST"),
+             (["-e", "replica=vm1"], '"vm1" is not in it'),
+             (["-e", "replica=vm9"], '"vm9" is not in it')]
+    for extra, message in cases:
+        res = ansible_playbook("playbooks/remove_replica.yml", "-i", SCALE, *extra)
+        assert res.returncode != 0 and message in res.stdout, res.stdout[-2000:]
+
+    # An inventory that is out of date (it calls the primary a replica): refused.
+    def swapped(groups):
+        groups["master"]["hosts"], groups["replica"]["hosts"] = (
+            {"vm2": groups["replica"]["hosts"].pop("vm2")}, {**groups["replica"]["hosts"], **groups["master"]["hosts"]})
+
+    inventory = inventory_copy(swapped, source=ROOT / SCALE)
+    try:
+        res = ansible_playbook("playbooks/remove_replica.yml", "-i", str(inventory), "-e", "replica=vm1")
+    finally:
+        shutil.rmtree(inventory.parent)
+    assert res.returncode != 0, res.stdout[-2000:]
+    assert "vm1 answers as a PRIMARY or holds a primary's data directory" in res.stdout, res.stdout[-2000:]
+    assert (vm_state("vm1"), vm_state("vm2"), vm_state("vm3")) == before
