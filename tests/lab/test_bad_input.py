@@ -30,6 +30,12 @@ def replica_address(addr):
     return edit
 
 
+def slot_name(name):
+    def edit(groups):
+        groups["replica"]["hosts"]["vm2"]["replica_slot_name"] = name
+    return edit
+
+
 def same_address(groups):
     groups["replica"]["hosts"]["vm2"]["cluster_private_address"] = "172.30.0.11"
 
@@ -49,6 +55,10 @@ CASES = [
      "cluster_private_address for vm2 is 'vm2.lab'"),
     ("replication port out of range", None, ["-e", "cluster_replication_port=70000"],
      "cluster_replication_port must be a TCP port between 1 and 65535"),
+    ("slot name PostgreSQL rejects", slot_name("Replica-2"), [],
+     "replica_slot_name of vm2 ('Replica-2') is not a name PostgreSQL accepts for a slot"),
+    ("slot name too long", slot_name("s" * 64), [],
+     "use only lower-case letters, digits and underscores, at most 63"),
 ]
 
 
@@ -63,6 +73,8 @@ def test_refused_before_any_change(what, edit, extra, message):
             shutil.rmtree(inventory.parent)
     assert res.returncode != 0, f"{what} was accepted"
     assert message in res.stdout, res.stdout[-3000:]
+    for password in [e.split("=", 1)[1] for e in extra if "password=" in e]:
+        assert not password or password not in res.stdout + res.stderr, "a refused password was printed"
     assert (vm_state("vm1"), vm_state("vm2")) == before
 
 

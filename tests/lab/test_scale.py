@@ -67,6 +67,22 @@ def test_retire_a_replica_then_add_it_back_with_limit_touching_nothing_else():
     assert vm_state("vm2") == vm2_before
 
 
+def test_two_replicas_with_one_slot_name_are_refused_before_any_change():
+    before = vm_state("vm1"), vm_state("vm2"), vm_state("vm3")
+
+    def shared_slot(groups):
+        groups["replica"]["hosts"]["vm3"]["replica_slot_name"] = "vm2"
+
+    inventory = inventory_copy(shared_slot, source=ROOT / SCALE)
+    try:
+        res = ansible_playbook("site.yml", "-i", str(inventory))
+    finally:
+        shutil.rmtree(inventory.parent)
+    assert res.returncode != 0
+    assert "Two replicas share a slot name (vm2: vm2, vm3: vm2)" in res.stdout, res.stdout[-2000:]
+    assert (vm_state("vm1"), vm_state("vm2"), vm_state("vm3")) == before
+
+
 def test_remove_replica_refuses_bad_input_before_any_change():
     before = vm_state("vm1"), vm_state("vm2"), vm_state("vm3")
     cases = [([], "Say which replica to retire with -e replica=HOST"),
