@@ -11,7 +11,8 @@ from conftest import (ADDRESSES, PROJECT, ROOT, ansible_playbook, inventory_copy
 
 pytestmark = [pytest.mark.scale]
 SCALE = "inventories/lab-scale"
-STREAMING = "SELECT string_agg(application_name, ',' ORDER BY 1) FROM pg_stat_replication WHERE state = 'streaming'"
+STREAMING = ("SELECT string_agg(application_name, ',' ORDER BY application_name) FROM pg_stat_replication "
+             "WHERE state = 'streaming'")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -27,7 +28,7 @@ def hba(vm="vm1"):
 
 def test_both_replicas_stream_and_serve_what_the_master_writes():
     assert wait_until(lambda: psql("vm1", STREAMING) == "vm2,vm3", timeout=30)[0]
-    slots = psql("vm1", "SELECT string_agg(slot_name || ':' || active, ',' ORDER BY 1) FROM pg_replication_slots "
+    slots = psql("vm1", "SELECT string_agg(slot_name || ':' || active, ',' ORDER BY slot_name) FROM pg_replication_slots "
                         "WHERE slot_type = 'physical'")
     assert slots == "vm2:true,vm3:true"
     psql("vm1", "CREATE TABLE IF NOT EXISTS scale_probe(token text primary key)")
