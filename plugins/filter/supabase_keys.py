@@ -12,42 +12,7 @@ import json
 
 from ansible.errors import AnsibleFilterError
 
-DOCUMENTATION = r"""
-name: supabase_api_key
-short_description: Sign a Supabase API key (HS256 JWT) with JWT_SECRET
-description:
-  - Returns C(header.payload.signature) with header C({"alg":"HS256","typ":"JWT"}) and payload
-    C({"role": ROLE, "iss": "supabase", "iat": IAT, "exp": IAT + years}).
-  - The companion filter C(selfhost.supabase.supabase_jwt_claims) verifies a token and returns its claims.
-options:
-  _input:
-    description: JWT_SECRET (at least 32 characters).
-    type: str
-    required: true
-  role:
-    description: C(anon) or C(service_role).
-    type: str
-    required: true
-  iat:
-    description: Issued-at time, seconds since the epoch; keep it fixed so the key is stable.
-    type: int
-    required: true
-  years:
-    description: Validity in years (365-day years).
-    type: int
-    default: 5
-"""
-
-EXAMPLES = r"""
-anon_key: "{{ jwt_secret | selfhost.supabase.supabase_api_key('anon', 1767225600) }}"
-claims: "{{ anon_key | selfhost.supabase.supabase_jwt_claims(jwt_secret) }}"
-"""
-
-RETURN = r"""
-_value:
-  description: The signed token.
-  type: str
-"""
+# Documentation: supabase_api_key.yml, supabase_jwt_claims.yml, supabase_jwt_verifies.yml beside this file.
 
 ROLES = ("anon", "service_role")
 

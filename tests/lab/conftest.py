@@ -33,12 +33,12 @@ def vm_host(vm):
     return testinfra.get_host(f"docker://{PREFIX}-{vm}")
 
 
-def psql(vm, sql, check=True, port=5432, timeout=30):
-    """Run SQL in the VM's database container as supabase_admin; returns stdout."""
+def psql(vm, sql, check=True, port=5432, timeout=30, user="supabase_admin", db="postgres", host="/var/run/postgresql"):
+    """Run SQL in the VM's database container (as supabase_admin by default); returns stdout."""
     env = dict(os.environ, PGPASSWORD=secret("postgres_password"))
     cmd = ["docker", "exec", "-i", "-e", "PGPASSWORD", f"{PREFIX}-{vm}",
            "docker", "exec", "-i", "-e", "PGPASSWORD", "supabase-db",
-           "psql", "-h", "/var/run/postgresql", "-p", str(port), "-U", "supabase_admin", "-d", "postgres",
+           "psql", "-h", host, "-p", str(port), "-U", user, "-d", db,
            "-v", "ON_ERROR_STOP=1", "-Atq", "-c", sql]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     if check and res.returncode != 0:

@@ -1,0 +1,82 @@
+"""The Supabase stack on the lab VMs: what runs, what the init SQL did, the
+replica's health monitor, and no secret in a -vvv deploy's output."""
+
+import json
+
+import pytest
+import yaml
+
+from conftest import PROJECT, SECRETS, ansible_playbook, psql, secret, vm_host, wait_until
+
+pytestmark = [pytest.mark.default, pytest.mark.usefixtures("lab_up")]
+STARTED_IN_LAB = {"supabase-db", "supabase-meta"}
+
+
+def containers(vm):
+    out = vm_host(vm).check_output("docker ps -a --format '{{.Names}} {{.State}}'")
+    return dict(line.split() for line in out.splitlines())
+
+
+def test_the_services_the_lab_can_build_run_and_the_others_are_validated_only():
+    assert containers("vm1") == {name: "running" for name in STARTED_IN_LAB}
+    # Every one of the 13 is rendered and passes docker compose config inside the VM.
+    host = vm_host("vm1")
+    res = host.run(f"cd {PROJECT} && docker compose -f docker-compose-master.yml config --services")
+    assert res.succeeded and len(res.stdout.split()) == 13, res.stderr
+    assert res.stderr.strip() == ""
+
+
+def test_postgres_meta_answers_from_the_database_it_manages():
+    host = vm_host("vm1")
+    ip = host.check_output("docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' supabase-meta")
+
+    def schemas():
+        res = host.run(f"python3 -c \"import urllib.request,sys; sys.stdout.write(urllib.request.urlopen("
+                       f"'http://{ip}:8080/schemas', timeout=5).read().decode())\"")
+        return res.succeeded and json.loads(res.stdout)
+    names = {s["name"] for s in wait_until(schemas, timeout=60, interval=2)[0]}
+    assert {"public", "_realtime", "supabase_functions"} <= names
+
+
+def test_the_init_sql_ran_on_first_start():
+    assert psql("vm1", "SELECT datname FROM pg_database WHERE datname = '_supabase'") == "_supabase"
+    assert psql("vm1", "SELECT string_agg(nspname, ',' ORDER BY nspname) FROM pg_namespace "
+                       "WHERE nspname IN ('_analytics', '_supavisor')", db="_supabase") == "_analytics,_supavisor"
+    assert psql("vm1", "SELECT current_setting('app.settings.jwt_exp')") == "3600"
+    assert psql("vm1", "SELECT count(*) FROM supabase_functions.migrations") == "1"
+
+
+@pytest.mark.parametrize("role", ["authenticator", "supabase_auth_admin", "supabase_storage_admin", "pgbouncer"])
+def test_the_service_roles_log_in_with_postgres_password(role):
+    assert psql("vm1", "SELECT current_user", user=role, host="127.0.0.1") == role
+
+
+def test_the_replica_monitor_is_healthy_and_env_files_are_private():
+    host = vm_host("vm2")
+    status = lambda: host.check_output(  # noqa: E731
+        "docker inspect -f '{{.State.Health.Status}}' supabase-replica-monitor") == "healthy"
+    assert wait_until(status, timeout=60, interval=2)[0]
+    for vm in ("vm1", "vm2"):
+        f = vm_host(vm).file(f"{PROJECT}/.env")
+        assert f.mode == 0o600 and f.user == "root"
+
+
+def test_no_secret_appears_in_a_vvv_deploy_or_status_output():
+    """Deploy with -vvv after removing the files that hold secrets (so every task
+    that handles one runs and changes), then status.yml -vvv: no secret value in
+    any line of either output."""
+    values = {secret("postgres_password"), secret("replication_password")}
+    values |= {str(v) for v in yaml.safe_load((SECRETS / "supabase-secrets.yml").read_text()).values()
+               if len(str(v)) >= 12}
+    assert len(values) >= 12
+    vm_host("vm1").check_output(f"rm -f {PROJECT}/.env {PROJECT}/volumes/api/kong.yml")
+    vm_host("vm2").check_output(f"rm -f {PROJECT}/.env")
+    deploy = ansible_playbook("site.yml", "-i", "inventories/lab", "-vvv")
+    assert deploy.returncode == 0, deploy.stdout[-3000:]
+    assert "changed: [vm1]" in deploy.stdout
+    status = ansible_playbook("playbooks/status.yml", "-i", "inventories/lab", "-vvv")
+    assert status.returncode == 0, status.stdout[-3000:]
+    for name, res in (("site.yml", deploy), ("status.yml", status)):
+        output = res.stdout + res.stderr
+        leaked = [f"{v[:3]}...({len(v)} chars)" for v in values if v in output]
+        assert not leaked, f"{name} -vvv printed secrets: {leaked}"

@@ -1,0 +1,158 @@
+"""The full stack as the roles render it, checked without any VM: the 13
+services and their published ports, every ${VAR} set, `docker compose config`
+clean, the API keys in kong.yml derived from JWT_SECRET, secrets generated
+once with the right sizes and never rotated by a re-run, demo values refused."""
+
+import base64
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+SERVICES = {"studio", "kong", "auth", "rest", "realtime", "storage", "imgproxy", "meta", "functions",
+            "analytics", "db", "vector", "supavisor"}
+RELEASE = yaml.safe_load((ROOT / "roles/cluster/defaults/main/release.yml").read_text())
+
+pytestmark = pytest.mark.skipif(shutil.which("docker") is None, reason="needs the docker CLI (make setup)")
+
+
+def render(out, *extra):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
+    return subprocess.run([str(BIN / "ansible-playbook"), "-i", "tests/render/hosts.yml", "tests/render/render.yml",
+                           "-e", f"render_dir={out}", *extra], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def compose_config(project, name):
+    res = subprocess.run(["docker", "compose", "--project-directory", str(project), "-f", str(project / name),
+                          "config", "--format", "json"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout), res.stderr
+
+
+def dotenv(path):
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if line and not line.startswith("#"))
+
+
+def claims(token):
+    body = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+
+
+def openssl_verifies(token, secret):
+    head, body, sig = token.split(".")
+    mac = subprocess.run(["openssl", "dgst", "-sha256", "-hmac", secret, "-binary"], input=f"{head}.{body}".encode(),
+                         capture_output=True, check=True).stdout
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode() == sig
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    out = tmp_path_factory.mktemp("render")
+    res = render(out)
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr
+    return out, res
+
+
+def test_the_master_compose_file_holds_the_13_services_of_the_pinned_release(rendered):
+    out, _ = rendered
+    config, warnings = compose_config(out / "vm1", "docker-compose-master.yml")
+    assert set(config["services"]) == SERVICES
+    assert warnings.strip() == "", f"docker compose config warned: {warnings}"
+    for name, service in config["services"].items():
+        key = "cluster_image_db" if name == "db" else f"cluster_image_{'supavisor' if name == 'supavisor' else name}"
+        assert service["image"] == RELEASE[key], name
+        assert service["restart"] == "unless-stopped"
+    assert config["services"]["db"]["depends_on"]["vector"]["condition"] == "service_healthy"
+    assert config["services"]["storage"]["depends_on"]["rest"]["condition"] == "service_started"
+
+
+def test_only_the_seed_ports_and_the_replication_port_are_published(rendered):
+    out, _ = rendered
+    config, _ = compose_config(out / "vm1", "docker-compose-master.yml")
+    published = {(p.get("host_ip", ""), int(p["published"]), name)
+                 for name, s in config["services"].items() for p in s.get("ports", [])}
+    assert published == {("", 8000, "kong"), ("", 8443, "kong"), ("", 5432, "supavisor"), ("", 6543, "supavisor"),
+                         ("10.20.0.11", 4000, "analytics"), ("10.20.0.11", 5433, "db")}
+
+
+def test_every_variable_the_compose_files_use_has_a_value(rendered):
+    out, _ = rendered
+    for host, name in [("vm1", "docker-compose-master.yml"), ("vm2", "docker-compose-replica.yml")]:
+        used = set(re.findall(r"\$\{([A-Z0-9_]+)", (out / host / name).read_text()))
+        env = dotenv(out / host / ".env")
+        assert used and used <= set(env), f"{host}: unset {sorted(used - set(env))}"
+        empty = {v for v in used if not env[v]} - {"ADDITIONAL_REDIRECT_URLS"}  # empty by choice upstream too
+        assert not empty, f"{host}: empty {sorted(empty)}"
+
+
+def test_kong_holds_the_two_keys_derived_from_jwt_secret(rendered):
+    out, _ = rendered
+    env = dotenv(out / "vm1" / ".env")
+    kong = yaml.safe_load((out / "vm1/volumes/api/kong.yml").read_text())
+    keys = {c["username"]: c["keyauth_credentials"][0]["key"] for c in kong["consumers"] if "keyauth_credentials" in c}
+    assert keys == {"anon": env["ANON_KEY"], "service_role": env["SERVICE_ROLE_KEY"]}
+    for role, token in keys.items():
+        assert openssl_verifies(token, env["JWT_SECRET"])
+        c = claims(token)
+        assert c["role"] == role and c["iss"] == "supabase" and c["exp"] - c["iat"] == 5 * 365 * 86400
+    assert {r["name"] for s in kong["services"] for r in s["routes"]} >= {"rest-v1", "auth-v1", "meta", "dashboard-all"}
+
+
+def test_secrets_have_upstream_sizes_and_files_holding_them_are_private(rendered):
+    out, _ = rendered
+    env = dotenv(out / "vm1" / ".env")
+    assert len(env["JWT_SECRET"]) >= 32 and len(env["VAULT_ENC_KEY"]) == 32
+    assert re.fullmatch(r"[0-9a-f]{32}", env["VAULT_ENC_KEY"]) and len(env["SECRET_KEY_BASE"]) == 64
+    assert len(env["LOGFLARE_PUBLIC_ACCESS_TOKEN"]) >= 24 and env["LOGFLARE_PUBLIC_ACCESS_TOKEN"] != env[
+        "LOGFLARE_PRIVATE_ACCESS_TOKEN"]
+    for path in [out / "vm1/.env", out / "vm2/.env", out / "secrets/supabase-secrets.yml"]:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert dotenv(out / "vm2" / ".env")["LOGFLARE_PUBLIC_ACCESS_TOKEN"] == env["LOGFLARE_PUBLIC_ACCESS_TOKEN"]
+
+
+def test_a_re_run_reuses_every_secret_and_changes_nothing(rendered):
+    out, _ = rendered
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    res = render(out)
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert re.search(r"vm1\s+: ok=\d+\s+changed=0", res.stdout) and re.search(r"vm2\s+: ok=\d+\s+changed=0", res.stdout)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_the_replica_renders_its_database_monitor_and_vector(rendered):
+    out, _ = rendered
+    config, warnings = compose_config(out / "vm2", "docker-compose-replica.yml")
+    assert set(config["services"]) == {"db", "monitor", "vector"} and warnings.strip() == ""
+    assert [int(p["published"]) for s in config["services"].values() for p in s.get("ports", [])] == [5432]
+    vector = (out / "vm2/volumes/logs/vector.yml").read_text()
+    assert "http://10.20.0.11:4000/api/logs?source_name=postgres.logs" in vector
+    assert "pg_is_in_recovery()" in config["services"]["monitor"]["environment"]["HEALTH_SQL"]
+
+
+DEMO_JWT = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
+            + base64.urlsafe_b64encode(b'{"role":"anon","iss":"supabase-demo","iat":1641769200}').rstrip(b"=").decode()
+            + ".c2lnbmF0dXJl")
+
+
+@pytest.mark.parametrize("secrets, names", [
+    ({"JWT_SECRET": "your-super-secret-jwt-token-with-at-least-32-characters-long"}, "JWT_SECRET"),
+    ({"VAULT_ENC_KEY": "your-32-character-encryption-key"}, "VAULT_ENC_KEY"),
+    ({"DASHBOARD_PASSWORD": "this_password_is_insecure_and_should_be_updated"}, "DASHBOARD_PASSWORD"),
+    ({"ANON_KEY": DEMO_JWT}, "ANON_KEY"),
+])
+def test_demo_values_are_refused_before_anything_is_written(tmp_path, secrets, names):
+    res = render(tmp_path, "-e", json.dumps({"cluster_supabase_secrets": secrets}))
+    assert res.returncode != 0
+    assert f"These secrets hold a public demo value of the upstream .env.example or a demo JWT (iss supabase-demo): {names}" in res.stdout
+    assert list(tmp_path.iterdir()) == [], "something was written"
+    assert list(secrets.values())[0] not in res.stdout + res.stderr
