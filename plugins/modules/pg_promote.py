@@ -16,7 +16,9 @@ description:
     switchover passes the old primary's last LSN so nothing committed is lost).
   - Refuses when the server it streams from still answers as a primary, unless
     O(old_primary_fenced=true) says the operator has fenced it.
-  - A server that already is a primary is left alone (changed=false).
+  - A server that already was promoted (a primary on a timeline after the first) is left
+    alone (changed=false). A primary still on timeline 1 was never a standby: the module
+    refuses it, since pointing it at the wrong host is the likelier mistake.
 author:
   - selfhost.supabase contributors
 attributes:
@@ -152,6 +154,10 @@ def main():
     timeline = server_timeline(cur, in_recovery)
     result = dict(changed=False, promoted=False, timeline=timeline, previous_timeline=timeline, seconds=0.0,
                   replay_lsn=None, upstream={})
+    if not in_recovery and timeline == 1:
+        module.fail_json(msg=f"{p['login_host']}:{p['login_port']} is a primary that was never a standby "
+                             "(timeline 1): there is nothing to promote. Point login_host at the standby "
+                             "to promote.", **result)
     if not in_recovery:
         cur.execute("SELECT pg_current_wal_lsn()::text")
         result["replay_lsn"] = cur.fetchone()[0]

@@ -44,6 +44,13 @@ def test_promotes_once_the_old_primary_is_gone_then_is_idempotent(pair):
     assert res["changed"] is False and res["timeline"] == 2
 
 
+def test_refuses_a_primary_that_never_was_a_standby(pair):
+    primary, _ = pair
+    rc, res, _ = promote(primary, old_primary_fenced=True)
+    assert rc != 0 and "is a primary that was never a standby (timeline 1)" in res["msg"]
+    assert primary.query("SELECT pg_is_in_recovery()") == [(False,)]
+
+
 def test_fenced_skips_the_guard(pair):
     primary, standby = pair
     rc, res, raw = promote(standby, old_primary_fenced=True)
