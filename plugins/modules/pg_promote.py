@@ -17,8 +17,10 @@ description:
   - Refuses when the server it streams from still answers as a primary, unless
     O(old_primary_fenced=true) says the operator has fenced it.
   - A server that already was promoted (a primary on a timeline after the first) is left
-    alone (changed=false). A primary still on timeline 1 was never a standby: the module
-    refuses it, since pointing it at the wrong host is the likelier mistake.
+    alone (changed=false). A primary still on timeline 1 was never a standby, so the module
+    refuses it (pointing it at the wrong host is the likelier mistake).
+extends_documentation_fragment:
+  - selfhost.supabase.postgres_login
 author:
   - selfhost.supabase contributors
 attributes:
@@ -40,13 +42,6 @@ options:
     description: Superuser (or a role allowed to run pg_promote) on the standby.
     type: str
     default: supabase_admin
-  login_password:
-    description: Password of O(login_user).
-    type: str
-  login_db:
-    description: Database to connect to.
-    type: str
-    default: postgres
   connect_timeout:
     description: Seconds to wait for a connection, to the standby and to its upstream.
     type: int

@@ -19,6 +19,8 @@ description:
     a given LSN replayed), and can wait up to O(timeout) seconds until it holds; fails with
     a message naming what is unhealthy.
   - Never changes anything.
+extends_documentation_fragment:
+  - selfhost.supabase.postgres_login
 author:
   - selfhost.supabase contributors
 attributes:
@@ -40,13 +42,6 @@ options:
     description: Role to log in as; needs C(pg_read_all_stats) or superuser to see lag details.
     type: str
     default: supabase_admin
-  login_password:
-    description: Password of O(login_user).
-    type: str
-  login_db:
-    description: Database to connect to.
-    type: str
-    default: postgres
   connect_timeout:
     description: Seconds to wait for a connection.
     type: int
