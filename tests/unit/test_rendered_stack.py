@@ -156,3 +156,24 @@ def test_demo_values_are_refused_before_anything_is_written(tmp_path, secrets, n
     assert f"These secrets hold a public demo value of the upstream .env.example or a demo JWT (iss supabase-demo): {names}" in res.stdout
     assert list(tmp_path.iterdir()) == [], "something was written"
     assert list(secrets.values())[0] not in res.stdout + res.stderr
+
+
+def test_with_a_vault_password_the_secrets_file_is_encrypted_and_still_reused(tmp_path):
+    vault_pass = tmp_path / "vault-pass"
+    vault_pass.write_text("render-test-vault-password\n")
+    vault_pass.chmod(0o600)
+    out = tmp_path / "out"
+    args = ["-e", f"cluster_secrets_vault_password_file={vault_pass}", "--vault-password-file", str(vault_pass)]
+    first = render(out, *args)
+    assert first.returncode == 0, first.stdout[-3000:]
+    stored = (out / "secrets/supabase-secrets.yml").read_text()
+    assert stored.startswith("$ANSIBLE_VAULT;1.2;AES256;selfhost")
+    env = dotenv(out / "vm1" / ".env")
+    assert env["JWT_SECRET"] not in stored and env["ANON_KEY"] not in stored
+    second = render(out, *args)
+    assert second.returncode == 0, second.stdout[-3000:]
+    assert (out / "secrets/supabase-secrets.yml").read_text() == stored
+    assert dotenv(out / "vm1" / ".env") == env
+    # Without the vault password the run stops instead of generating new secrets.
+    third = render(out)
+    assert third.returncode != 0 and (out / "secrets/supabase-secrets.yml").read_text() == stored
