@@ -51,6 +51,15 @@ def test_the_service_roles_log_in_with_postgres_password(role):
     assert psql("vm1", "SELECT current_user", user=role, host="127.0.0.1") == role
 
 
+def test_the_monitor_turns_healthy_again_after_the_replica_restarts():
+    host = vm_host("vm2")
+    host.check_output("docker restart -t 10 supabase-db")
+    status = lambda: host.check_output(  # noqa: E731
+        "docker inspect -f '{{.State.Health.Status}}' supabase-replica-monitor") == "healthy"
+    # An idle primary sends nothing after the restart: the monitor must not wait for a transaction.
+    assert wait_until(status, timeout=90, interval=2)[0]
+
+
 def test_the_replica_monitor_is_healthy_and_env_files_are_private():
     host = vm_host("vm2")
     status = lambda: host.check_output(  # noqa: E731
