@@ -74,3 +74,5 @@ README, "In the lab only the database and postgres-meta run").
 Wall time per phase:
 MSG
 printf '  %s\n' "${TIMES[@]}"
+echo "Memory of the lab VMs (each runs its own Docker engine and containers):"
+docker stats --no-stream --format '  {{.Name}}  {{.MemUsage}}' selfhost-lab-vm1 selfhost-lab-vm2
