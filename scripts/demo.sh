@@ -49,7 +49,7 @@ verify() {
   echo "  running on vm1:         $(docker exec selfhost-lab-vm1 docker ps --format '{{.Names}} ({{.Status}})' | paste -sd, -)"
   echo "  running on vm2:         $(docker exec selfhost-lab-vm2 docker ps --format '{{.Names}} ({{.Status}})' | paste -sd, -)"
   echo "  health screen:"
-  ansible-playbook playbooks/status.yml -i inventories/lab | sed -n '/HOST /,/HEALTHY/p' | sed 's/^ *- /    /'
+  ansible-playbook playbooks/status.yml -i inventories/lab | sed -n '/HOST /,/HEALTHY/p' | sed "s/^ *- /    /; /^ *''\$/d"
 }
 
 phase setup  bash scripts/setup.sh
@@ -75,4 +75,4 @@ Wall time per phase:
 MSG
 printf '  %s\n' "${TIMES[@]}"
 echo "Memory of the lab VMs (each runs its own Docker engine and containers):"
-docker stats --no-stream --format '  {{.Name}}  {{.MemUsage}}' selfhost-lab-vm1 selfhost-lab-vm2
+docker stats --no-stream --format '{{.Name}}  {{.MemUsage}}' selfhost-lab-vm1 selfhost-lab-vm2 | sed 's/^/  /'
