@@ -149,9 +149,11 @@ DEMO_JWT = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
     ({"VAULT_ENC_KEY": "your-32-character-encryption-key"}, "VAULT_ENC_KEY"),
     ({"DASHBOARD_PASSWORD": "this_password_is_insecure_and_should_be_updated"}, "DASHBOARD_PASSWORD"),
     ({"ANON_KEY": DEMO_JWT}, "ANON_KEY"),
+    ({"cluster_postgres_password": "your-super-secret-and-long-postgres-password"}, "cluster_postgres_password"),
 ])
 def test_demo_values_are_refused_before_anything_is_written(tmp_path, secrets, names):
-    res = render(tmp_path, "-e", json.dumps({"cluster_supabase_secrets": secrets}))
+    extra = secrets if names.startswith("cluster_") else {"cluster_supabase_secrets": secrets}
+    res = render(tmp_path, "-e", json.dumps(extra))
     assert res.returncode != 0
     assert f"These secrets hold a public demo value of the upstream .env.example or a demo JWT (iss supabase-demo): {names}" in res.stdout
     assert list(tmp_path.iterdir()) == [], "something was written"
