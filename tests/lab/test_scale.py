@@ -58,6 +58,12 @@ def test_retire_a_replica_then_add_it_back_with_limit_touching_nothing_else():
     assert psql("vm1", STREAMING) == "vm2"
     assert vm_state("vm2") == vm2_before
 
+    # Check mode predicts the re-add and changes nothing anywhere.
+    states = vm_state("vm1"), vm_state("vm2"), vm_state("vm3")
+    res = ansible_playbook("site.yml", "-i", SCALE, "--limit", "vm3", "--check")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr
+    assert (vm_state("vm1"), vm_state("vm2"), vm_state("vm3")) == states
+
     # Add it back (as an operator adds a new VM): only vm3 is in the play.
     res = ansible_playbook("site.yml", "-i", SCALE, "--limit", "vm3")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr
