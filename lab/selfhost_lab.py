@@ -260,6 +260,8 @@ def start_vm(vm, vm_image):
                "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
                "--security-opt", "apparmor=unconfined", "--security-opt", "seccomp=unconfined",
                "-v", "/sys/fs/cgroup:/sys/fs/cgroup", "--tmpfs", "/run",
+               # The stable endpoint's address is published on every VM, held by one.
+               "--sysctl", "net.ipv4.ip_nonlocal_bind=1",
                "-v", f"{name}-docker:/var/lib/docker",
                "--label", "selfhost.lab=1",
                "-e", f"INNER_BIP={INNER_BIP}", "-e", f"INNER_POOL={INNER_POOL}",

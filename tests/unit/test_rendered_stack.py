@@ -76,18 +76,54 @@ def test_the_master_compose_file_holds_the_13_services_of_the_pinned_release(ren
     assert config["services"]["storage"]["depends_on"]["rest"]["condition"] == "service_started"
 
 
-def test_only_the_seed_ports_and_the_replication_port_are_published(rendered):
+def published(config):
+    return {(p.get("host_ip", ""), int(p["published"]), name)
+            for name, s in config["services"].items() for p in s.get("ports", [])}
+
+
+def test_clients_ports_are_on_the_endpoint_and_replication_on_the_private_address(rendered):
     out, _ = rendered
     config, _ = compose_config(out / "vm1", "docker-compose-master.yml")
-    published = {(p.get("host_ip", ""), int(p["published"]), name)
-                 for name, s in config["services"].items() for p in s.get("ports", [])}
-    assert published == {("", 8000, "kong"), ("", 8443, "kong"), ("", 5432, "supavisor"), ("", 6543, "supavisor"),
-                         ("10.20.0.11", 4000, "analytics"), ("10.20.0.11", 5433, "db")}
+    vip = "10.20.0.10"
+    assert published(config) == {(vip, 8000, "kong"), (vip, 8443, "kong"), (vip, 5432, "supavisor"),
+                                 (vip, 6543, "supavisor"), (vip, 4000, "analytics"), (vip, 5433, "db"),
+                                 ("10.20.0.11", 5433, "db"), ("10.20.0.11", 5432, "db")}
+
+
+def test_without_replicas_and_endpoint_the_stack_publishes_on_every_address(tmp_path):
+    res = render(tmp_path, "--limit", "vm1", "-e", '{"cluster_endpoint_address": "", "cluster_replica_group": "none"}')
+    assert res.returncode == 0, res.stdout[-3000:]
+    config, _ = compose_config(tmp_path / "vm1", "docker-compose-master.yml")
+    assert published(config) == {("", 8000, "kong"), ("", 8443, "kong"), ("", 5432, "supavisor"),
+                                 ("", 6543, "supavisor"), ("10.20.0.11", 4000, "analytics"),
+                                 ("10.20.0.11", 5433, "db")}
+
+
+def test_replicas_without_an_endpoint_are_refused(tmp_path):
+    res = render(tmp_path, "-e", '{"cluster_endpoint_address": ""}')
+    assert res.returncode != 0
+    assert "cluster_endpoint_address is not set: with replicas in the inventory" in res.stdout
+    assert list(tmp_path.iterdir()) == [], "something was written"
+
+
+def test_the_database_is_defined_alike_on_every_host_so_a_promotion_recreates_nothing(rendered):
+    out, _ = rendered
+    primary, _ = compose_config(out / "vm1", "docker-compose-master.yml")
+    standby, _ = compose_config(out / "vm2", "docker-compose-master.yml")
+    merged, _ = merged_replica(out)
+    # Only the host's own address and (here) the project directory differ.
+    def db(config):
+        return json.dumps(config["services"]["db"], sort_keys=True).replace("10.20.0.12", "10.20.0.11").replace(
+            str(out / "vm2"), str(out / "vm1"))
+    assert db(standby) == db(primary)
+    assert db(merged) == db(primary)
+    assert set(standby["services"]) == SERVICES
 
 
 def test_every_variable_the_compose_files_use_has_a_value(rendered):
     out, _ = rendered
-    for host, name in [("vm1", "docker-compose-master.yml"), ("vm2", "docker-compose-replica.yml")]:
+    for host, name in [("vm1", "docker-compose-master.yml"), ("vm2", "docker-compose-replica.yml"),
+                       ("vm2", "docker-compose-master.yml")]:
         used = set(re.findall(r"\$\{([A-Z0-9_]+)", (out / host / name).read_text()))
         env = dotenv(out / host / ".env")
         assert used and used <= set(env), f"{host}: unset {sorted(used - set(env))}"
@@ -129,13 +165,25 @@ def test_a_re_run_reuses_every_secret_and_changes_nothing(rendered):
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
-def test_the_replica_renders_its_database_monitor_and_vector(rendered):
+def merged_replica(out):
+    project = out / "vm2"
+    res = subprocess.run(["docker", "compose", "--project-directory", str(project),
+                          "-f", str(project / "docker-compose-master.yml"), "-f", str(project / "docker-compose-replica.yml"),
+                          "config", "--format", "json", "db", "monitor", "vector"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout), res.stderr
+
+
+def test_the_replica_runs_its_database_monitor_and_vector(rendered):
     out, _ = rendered
-    config, warnings = compose_config(out / "vm2", "docker-compose-replica.yml")
-    assert set(config["services"]) == {"db", "monitor", "vector"} and warnings.strip() == ""
-    assert [int(p["published"]) for s in config["services"].values() for p in s.get("ports", [])] == [5432]
-    vector = (out / "vm2/volumes/logs/vector.yml").read_text()
-    assert "http://10.20.0.11:4000/api/logs?source_name=postgres.logs" in vector
+    config, warnings = merged_replica(out)
+    assert {"db", "monitor", "vector"} <= set(config["services"]) and warnings.strip() == ""
+    assert published({"services": {"db": config["services"]["db"]}}) == {
+        ("10.20.0.12", 5432, "db"), ("10.20.0.12", 5433, "db"), ("10.20.0.10", 5433, "db")}
+    assert [v["source"] for v in config["services"]["vector"]["volumes"]][0].endswith("volumes/logs/vector-replica.yml")
+    vector = (out / "vm2/volumes/logs/vector-replica.yml").read_text()
+    assert "http://10.20.0.10:4000/api/logs?source_name=postgres.logs" in vector
     assert "pg_is_in_recovery()" in config["services"]["monitor"]["environment"]["HEALTH_SQL"]
 
 
