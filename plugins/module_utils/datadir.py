@@ -32,6 +32,28 @@ def system_identifier(data_dir):
         return str(struct.unpack("=Q", f.read(8))[0])
 
 
+# DBState of pg_control (src/include/catalog/pg_control.h).
+DB_STATES = ["starting up", "shut down", "shut down in recovery", "shutting down", "in crash recovery",
+             "in archive recovery", "in production"]
+
+
+def control_data(data_dir):
+    """The fields of global/pg_control a switchover needs, read without any binary.
+
+    Layout (PostgreSQL 12-17, native endian): system_identifier u64 @0,
+    state i32 @16, checkPoint u64 @32, checkPointCopy.redo u64 @40,
+    checkPointCopy.ThisTimeLineID u32 @48.
+    """
+    with open(os.path.join(data_dir, "global", "pg_control"), "rb") as f:
+        raw = f.read(56)
+    sysid, = struct.unpack_from("=Q", raw, 0)
+    state, = struct.unpack_from("=i", raw, 16)
+    checkpoint, redo, timeline = struct.unpack_from("=QQI", raw, 32)
+    return dict(system_identifier=str(sysid),
+                state=DB_STATES[state] if 0 <= state < len(DB_STATES) else f"unknown ({state})",
+                checkpoint=checkpoint, redo=redo, timeline=timeline)
+
+
 def inspect(data_dir):
     """Classify data_dir: returns (state, system_identifier or None)."""
     if os.path.exists(clone_marker(data_dir)):

@@ -1,0 +1,439 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: selfhost.supabase contributors
+# MIT License (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: pg_rejoin
+short_description: Turn a stopped former primary into a standby of the current primary
+version_added: 0.2.0
+description:
+  - Works on the data directory of a stopped server that was a primary (or a standby that
+    fell behind a timeline switch). Asks C(pg_rewind --dry-run) where its history and the
+    current primary's diverged, and reads the end of its own WAL with C(pg_waldump).
+  - The WAL between those two points was written only on this server; a rewind discards it.
+    When there is any, the module refuses unless O(discard_wal) repeats that exact range, so
+    an operator confirms what is lost, not just "yes".
+  - Then runs C(pg_rewind) (only when needed) and writes the standby configuration
+    (C(standby.signal), C(primary_conninfo), C(primary_slot_name)); the next start of the
+    server follows the current primary.
+  - When C(pg_rewind) cannot work (the WAL it needs is gone), fails with RV(rewind_failed=true)
+    so that the caller can clone the primary again instead (selfhost.supabase.pg_basebackup with force).
+  - By default runs the database image's own tools in one-off containers on the target host.
+author:
+  - selfhost.supabase contributors
+attributes:
+  check_mode:
+    support: full
+    details: Runs the dry run and reports the range that would be discarded; changes nothing.
+  diff_mode:
+    support: none
+options:
+  data_dir:
+    description: Host path of the stopped server's data directory.
+    type: path
+    required: true
+  source_host:
+    description: Address of the current primary, as reachable from this host.
+    type: str
+    required: true
+  source_port:
+    description: Port of the current primary.
+    type: int
+    default: 5432
+  source_user:
+    description: Superuser on the current primary (C(pg_rewind) reads its files through SQL).
+    type: str
+    default: supabase_admin
+  source_password:
+    description: Password of O(source_user). Travels in a password file, never on a command line.
+    type: str
+    required: true
+  replication_user:
+    description: Role with the REPLICATION attribute the standby streams as.
+    type: str
+    default: supabase_replication_admin
+  replication_password:
+    description: Password of O(replication_user), written into C(primary_conninfo).
+    type: str
+    required: true
+  slot_name:
+    description: Physical slot on the current primary this standby streams from (create it first).
+    type: str
+  application_name:
+    description: Name the standby reports to the primary.
+    type: str
+    default: standby
+  discard_wal:
+    description:
+      - Confirms that the WAL range this server wrote after the histories diverged is discarded,
+        as C(START-END) exactly as the module reported it (RV(discard_range)).
+    type: str
+  container:
+    description:
+      - Name of the database container that serves O(data_dir) on this host; the module refuses
+        while it runs. Only with O(executor=docker).
+    type: str
+    default: supabase-db
+  executor:
+    description:
+      - C(docker) runs the tools of O(image) in one-off containers; C(local) runs the host's own
+        from O(bin_dir) as O(os_user).
+    type: str
+    choices: [docker, local]
+    default: docker
+  image:
+    description: Database image whose tools run (required with O(executor=docker)).
+    type: str
+  bin_dir:
+    description: Directory of the host's PostgreSQL binaries (O(executor=local)).
+    type: path
+    default: /usr/lib/postgresql/15/bin
+  os_user:
+    description: User that owns the data directory (inside the image with O(executor=docker)).
+    type: str
+    default: postgres
+  log_file:
+    description: Where the tools' output goes. Default, C(pg_rewind.log) beside O(data_dir).
+    type: path
+  timeout:
+    description: Seconds each tool may run.
+    type: int
+    default: 1800
+requirements:
+  - psycopg2 (Debian package python3-psycopg2)
+  - docker (Debian package python3-docker) with O(executor=docker)
+"""
+
+EXAMPLES = r"""
+- name: See what a rejoin of the old primary would discard
+  selfhost.supabase.pg_rejoin:
+    data_dir: /opt/supabase/volumes/db/data
+    image: supabase/postgres:15.8.1.085
+    source_host: 10.0.0.12
+    source_port: 5433
+    source_password: "{{ cluster_postgres_password }}"
+    replication_password: "{{ cluster_replication_password }}"
+    slot_name: vm1
+    application_name: vm1
+  check_mode: true
+  register: preview
+
+- name: Rejoin it, discarding exactly that range
+  selfhost.supabase.pg_rejoin:
+    data_dir: /opt/supabase/volumes/db/data
+    image: supabase/postgres:15.8.1.085
+    source_host: 10.0.0.12
+    source_port: 5433
+    source_password: "{{ cluster_postgres_password }}"
+    replication_password: "{{ cluster_replication_password }}"
+    slot_name: vm1
+    application_name: vm1
+    discard_wal: "{{ preview.discard_range }}"
+"""
+
+RETURN = r"""
+rewind_needed:
+  description: Whether the histories diverged so that C(pg_rewind) had to (or has to) run.
+  returned: always
+  type: bool
+rewound:
+  description: Whether C(pg_rewind) ran and finished.
+  returned: always
+  type: bool
+rewind_failed:
+  description: C(pg_rewind) could not work (for instance, WAL it needs was removed); clone instead.
+  returned: on failure of the rewind
+  type: bool
+diverged_lsn:
+  description: Where this server's history and the current primary's part.
+  returned: when the dry run found it
+  type: str
+  sample: 0/3000148
+local_end_lsn:
+  description: End of the WAL this server holds.
+  returned: always
+  type: str
+discard_range:
+  description: C(START-END) of the WAL only this server wrote, empty when nothing is discarded.
+  returned: always
+  type: str
+  sample: 0/3000148-0/30A1F20
+discard_bytes:
+  description: Size of that range in bytes.
+  returned: always
+  type: int
+source_timeline:
+  description: Timeline of the current primary.
+  returned: always
+  type: int
+log_file:
+  description: File holding the tools' output.
+  returned: always
+  type: str
+"""
+
+import os
+import re
+import subprocess
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.selfhost.supabase.plugins.module_utils import datadir
+from ansible_collections.selfhost.supabase.plugins.module_utils import oneoff_container
+from ansible_collections.selfhost.supabase.plugins.module_utils.postgres_conn import (
+    check_port, connect, in_recovery, lsn_to_int, server_timeline)
+
+CONTAINER_DATA = "/var/lib/postgresql/data"
+CONTAINER_PASSFILE = "/run/selfhost-rejoin.pgpass"
+LSN = r"([0-9A-Fa-f]+/[0-9A-Fa-f]+)"
+
+
+def int_to_lsn(value):
+    return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
+
+
+class Rejoin:
+    def __init__(self, module):
+        self.module = module
+        self.p = module.params
+        self.data_dir = os.path.normpath(self.p["data_dir"])
+        self.log_file = self.p["log_file"] or os.path.join(os.path.dirname(self.data_dir), "pg_rewind.log")
+        self.result = dict(changed=False, rewind_needed=False, rewound=False, discard_range="",
+                           discard_bytes=0, local_end_lsn="", log_file=self.log_file)
+        self.cli = oneoff_container.client(module) if self.p["executor"] == "docker" else None
+        self.passfile = None
+
+    def fail(self, msg, **extra):
+        self.module.fail_json(msg=msg, **dict(self.result, **extra))
+
+    # ------------------------------------------------------------ checks
+    def check_stopped(self):
+        if self.cli is None:
+            pid_file = os.path.join(self.data_dir, "postmaster.pid")
+            if os.path.exists(pid_file):
+                with open(pid_file) as f:
+                    pid = int(f.readline().strip() or 0)
+                if pid and os.path.exists(f"/proc/{pid}"):
+                    self.fail(f"a server (pid {pid}) runs on {self.data_dir}: stop it first")
+            return
+        try:
+            container = self.cli.containers.get(self.p["container"])
+        except Exception:  # docker.errors.NotFound: nothing serves the directory
+            return
+        if container.status == "running":
+            self.fail(f"container {self.p['container']} is running on {self.data_dir}: stop it first "
+                      f"(docker stop {self.p['container']}); a running server cannot be rewound")
+
+    def check_source(self, sysid):
+        p = self.p
+        conn = connect(self.module, p["source_host"], p["source_port"], p["source_user"], p["source_password"],
+                       application_name="selfhost.supabase.pg_rejoin")
+        try:
+            cur = conn.cursor()
+            if in_recovery(conn):
+                self.fail(f"source {p['source_host']}:{p['source_port']} is a standby, not the primary: "
+                          "point source_host at the current primary")
+            cur.execute("SELECT system_identifier::text FROM pg_control_system()")
+            source_sysid = cur.fetchone()[0]
+            self.result["source_timeline"] = server_timeline(cur, False)
+        finally:
+            conn.close()
+        if source_sysid != sysid:
+            self.fail(f"{self.data_dir} holds system {sysid} but {p['source_host']} is system {source_sysid}: "
+                      "they are different clusters and cannot be rejoined. Check the host names, or clone "
+                      "the primary again (pg_basebackup with force).")
+
+    # ------------------------------------------------------------- tools
+    def tool(self, args, uid, gid, network=False):
+        """Run one of PostgreSQL's tools on the data directory; returns (rc, output)."""
+        with open(self.log_file, "ab") as log:
+            log.write(("\n== " + " ".join(args[:2]) + "\n").encode())
+        start = os.path.getsize(self.log_file)
+        if self.cli is not None:
+            volumes = {self.data_dir: {"bind": CONTAINER_DATA, "mode": "rw"}}
+            env = {}
+            if self.passfile:
+                volumes[self.passfile] = {"bind": CONTAINER_PASSFILE, "mode": "ro"}
+                env["PGPASSFILE"] = CONTAINER_PASSFILE
+            cmd = [a.replace(self.data_dir, CONTAINER_DATA) for a in args]
+            rc = oneoff_container.run(self.module, self.cli, self.p["image"], cmd, self.log_file, self.p["timeout"],
+                                      user=f"{uid}:{gid}", network_mode="host" if network else "none",
+                                      environment=env, volumes=volumes)
+        else:
+            env = dict(os.environ, PGPASSFILE=self.passfile or "")
+            cmd = [os.path.join(self.p["bin_dir"], args[0])] + args[1:]
+
+            def drop_privileges():
+                if os.getuid() == 0 and uid != 0:
+                    os.setgid(gid)
+                    os.setuid(uid)
+            with open(self.log_file, "ab") as log:
+                try:
+                    rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd="/",
+                                        preexec_fn=drop_privileges, timeout=self.p["timeout"]).returncode
+                except subprocess.TimeoutExpired:
+                    rc = None
+        with open(self.log_file, errors="replace") as f:
+            f.seek(start)
+            return rc, f.read()
+
+    def owner_ids(self):
+        if self.cli is not None:
+            return oneoff_container.image_user_ids(self.module, self.cli, self.p["image"], self.p["os_user"])
+        st = os.stat(self.data_dir)
+        return st.st_uid, st.st_gid
+
+    def conninfo(self):
+        p = self.p
+        return " ".join(f"{k}={datadir.conninfo_quote(v)}" for k, v in [
+            ("host", p["source_host"]), ("port", p["source_port"]), ("user", p["source_user"]),
+            ("dbname", "postgres"), ("connect_timeout", 10)])
+
+    def local_end(self, uid, gid):
+        """End of this server's WAL: pg_waldump from its last checkpoint until the records stop."""
+        rc, out = self.tool(["pg_controldata", self.data_dir], uid, gid)
+        if rc != 0:
+            self.fail(f"pg_controldata failed on {self.data_dir} ({rc}): {out.strip()[-500:]}")
+        checkpoint = re.search(r"Latest checkpoint location:\s+" + LSN, out)
+        tli = re.search(r"Latest checkpoint's TimeLineID:\s+(\d+)", out)
+        if not checkpoint or not tli:
+            self.fail(f"pg_controldata did not show the latest checkpoint of {self.data_dir}: {out.strip()[-500:]}")
+        end = checkpoint.group(1)
+        _rc, out = self.tool(["pg_waldump", "--path", os.path.join(self.data_dir, "pg_wal"), "--timeline",
+                              tli.group(1), "--start", end, "--quiet"], uid, gid)
+        # "error in WAL record at 0/3000148: invalid record length at 0/3000180: wanted 24, got 0"
+        stop = re.search(r"error in WAL record at " + LSN + r": .*? at " + LSN, out)
+        if stop:
+            end = stop.group(2)
+        else:
+            last = re.search(r"error in WAL record at " + LSN, out)
+            end = last.group(1) if last else end
+        return end
+
+    # --------------------------------------------------------------- run
+    def write_standby_config(self):
+        p = self.p
+        conninfo = " ".join(f"{k}={datadir.conninfo_quote(v)}" for k, v in [
+            ("host", p["source_host"]), ("port", p["source_port"]), ("user", p["replication_user"]),
+            ("password", p["replication_password"]), ("application_name", p["application_name"])])
+        changed = datadir.set_auto_conf(self.data_dir, {"primary_conninfo": conninfo,
+                                                        "primary_slot_name": p["slot_name"]})
+        signal = os.path.join(self.data_dir, "standby.signal")
+        if not os.path.exists(signal):
+            open(signal, "w").close()
+            changed = True
+        return changed
+
+    def run(self):
+        state, sysid = datadir.inspect(self.data_dir)
+        if state not in (datadir.PRIMARY, datadir.STANDBY):
+            self.fail(f"{self.data_dir} holds no PostgreSQL cluster to rejoin ({state}): clone the primary "
+                      "into it instead (selfhost.supabase.pg_basebackup).")
+        self.check_stopped()
+        self.check_source(sysid)
+        uid, gid = self.owner_ids()
+        fd, self.passfile = tempfile.mkstemp(prefix=".pgpass-", dir=os.path.dirname(self.data_dir))
+        try:
+            os.write(fd, datadir.passfile_line(self.p["source_host"], self.p["source_port"], self.p["source_user"],
+                                               self.p["source_password"]).encode())
+            os.close(fd)
+            os.chmod(self.passfile, 0o600)
+            os.chown(self.passfile, uid, gid)
+            return self.rejoin(uid, gid)
+        finally:
+            os.unlink(self.passfile)
+
+    def rejoin(self, uid, gid):
+        end = self.local_end(uid, gid)
+        self.result["local_end_lsn"] = end
+        rc, out = self.tool(["pg_rewind", "--dry-run", "--progress", "-D", self.data_dir,
+                             "--source-server", self.conninfo()], uid, gid, network=True)
+        diverged = re.search(r"servers diverged at WAL location " + LSN, out)
+        if rc != 0:
+            self.fail(f"pg_rewind --dry-run failed ({rc}); see {self.log_file}: {self.scrub(out)[-800:]}",
+                      rewind_failed=True)
+        needed = "no rewind required" not in out
+        self.result["rewind_needed"] = needed
+        if diverged:
+            self.result["diverged_lsn"] = diverged.group(1)
+            lost = lsn_to_int(end) - lsn_to_int(diverged.group(1))
+            if needed and lost > 0:
+                self.result.update(discard_range=f"{diverged.group(1)}-{end}", discard_bytes=lost)
+        rng = self.result["discard_range"]
+        if rng and self.p["discard_wal"] != rng and not self.module.check_mode:
+            self.fail(f"rejoining discards the WAL this server wrote after the histories diverged: {rng} "
+                      f"({self.result['discard_bytes']} bytes, on timeline {self.result['source_timeline'] - 1} "
+                      f"or earlier). Whatever was committed there exists nowhere else; save it first if it "
+                      f"matters, then confirm with discard_wal: {rng}")
+        if self.module.check_mode:
+            self.result["changed"] = needed or self.standby_config_differs()
+            return self.result
+        if needed:
+            rc, out = self.tool(["pg_rewind", "--progress", "-D", self.data_dir, "--source-server", self.conninfo()],
+                                uid, gid, network=True)
+            if rc != 0:
+                self.fail(f"pg_rewind failed ({rc}): {self.scrub(out)[-800:]}. Clone the primary again "
+                          "instead (pg_basebackup with force: true); see " + self.log_file, rewind_failed=True)
+            self.result.update(rewound=True, changed=True)
+        if self.write_standby_config():
+            self.result["changed"] = True
+        datadir.chown_tree(self.data_dir, uid, gid)
+        return self.result
+
+    def standby_config_differs(self):
+        auto = os.path.join(self.data_dir, "postgresql.auto.conf")
+        text = open(auto).read() if os.path.exists(auto) else ""
+        return (not os.path.exists(os.path.join(self.data_dir, "standby.signal"))
+                or f"host={datadir.conninfo_quote(self.p['source_host'])}".replace("'", "''") not in text)
+
+    def scrub(self, text):
+        for secret in (self.p["source_password"], self.p["replication_password"]):
+            text = text.replace(secret, "********")
+        return text
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            data_dir=dict(type="path", required=True),
+            source_host=dict(type="str", required=True),
+            source_port=dict(type="int", default=5432),
+            source_user=dict(type="str", default="supabase_admin"),
+            source_password=dict(type="str", required=True, no_log=True),
+            replication_user=dict(type="str", default="supabase_replication_admin"),
+            replication_password=dict(type="str", required=True, no_log=True),
+            slot_name=dict(type="str"),
+            application_name=dict(type="str", default="standby"),
+            discard_wal=dict(type="str"),
+            container=dict(type="str", default="supabase-db"),
+            executor=dict(type="str", choices=["docker", "local"], default="docker"),
+            image=dict(type="str"),
+            bin_dir=dict(type="path", default="/usr/lib/postgresql/15/bin"),
+            os_user=dict(type="str", default="postgres"),
+            log_file=dict(type="path"),
+            timeout=dict(type="int", default=1800),
+        ),
+        required_if=[("executor", "docker", ["image"])],
+        supports_check_mode=True,
+    )
+    check_port(module, "source_port")
+    p = module.params
+    if p["timeout"] <= 0:
+        module.fail_json(msg=f"timeout must be a positive number of seconds, got {p['timeout']}")
+    if not os.path.isabs(p["data_dir"]) or os.path.normpath(p["data_dir"]) == "/":
+        module.fail_json(msg="data_dir must be an absolute path below / (the former primary's data directory)")
+    if p["discard_wal"] and not re.fullmatch(LSN + "-" + LSN, p["discard_wal"]):
+        module.fail_json(msg=f"discard_wal must be START-END as the module reported it (e.g. 0/3000148-0/30A1F20), "
+                             f"got {p['discard_wal']!r}")
+    if p["slot_name"] and not re.fullmatch(r"[a-z0-9_]{1,63}", p["slot_name"]):
+        module.fail_json(msg=f"slot_name {p['slot_name']!r} is not a valid slot name: lower-case letters, digits "
+                             "and underscores, at most 63")
+    module.exit_json(**Rejoin(module).run())
+
+
+if __name__ == "__main__":
+    main()
