@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""A client that commits numbered rows through the stable endpoint, and what it saw.
+
+    writer.py run    --dsn DSN --out FILE [--rate 50] [--seconds N]   (stops on SIGTERM/SIGINT too)
+    writer.py verify --dsn DSN --run FILE [--lost-allowed-after LSN]
+
+`run` inserts row 1, 2, 3, ... (one transaction each, autocommit) at --rate
+rows per second; a row counts as acknowledged only when its COMMIT returned.
+On any error it reconnects (1 s connect timeout) and goes on with the next
+number.  It writes FILE (JSON): every acknowledged id, and each stretch during
+which no write succeeded (last success before, first success after, in ms).
+
+`verify` reads the table back and adds to FILE: rows found, acknowledged rows
+missing (lost), and writes FILE with .md instead of .json, a short report.
+"""
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+import psycopg2
+
+TABLE = "selfhost_writer"
+
+
+def connect(dsn):
+    conn = psycopg2.connect(dsn, connect_timeout=1, application_name="selfhost-writer")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SET statement_timeout = '2s'")
+    return conn
+
+
+def run(args):
+    stop = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))
+    deadline = time.monotonic() + args.seconds if args.seconds else None
+    acked, errors, gaps = [], 0, []
+    last_ok = None          # wall time (s) of the last acknowledged commit
+    failing_since = None    # wall time of the first failure after last_ok
+    conn = None
+    next_id = 1
+    interval = 1.0 / args.rate
+    started = time.time()
+    while not stop["now"] and (deadline is None or time.monotonic() < deadline):
+        tick = time.monotonic()
+        try:
+            if conn is None:
+                conn = connect(args.dsn)
+                with conn.cursor() as cur:
+                    cur.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (id bigint PRIMARY KEY, "
+                                "at timestamptz NOT NULL DEFAULT now(), server inet DEFAULT inet_server_addr())")
+            with conn.cursor() as cur:
+                cur.execute(f"INSERT INTO {TABLE} (id) VALUES (%s) ON CONFLICT (id) DO NOTHING", (next_id,))
+            now = time.time()
+            acked.append(next_id)
+            if failing_since is not None and last_ok is not None:
+                gaps.append({"last_success_before": round(last_ok * 1000), "first_success_after": round(now * 1000),
+                             "ms": round((now - last_ok) * 1000)})
+            failing_since = None
+            last_ok = now
+        except psycopg2.Error:
+            errors += 1
+            if failing_since is None:
+                failing_since = time.time()
+            try:
+                if conn is not None:
+                    conn.close()
+            except psycopg2.Error:
+                pass
+            conn = None
+        next_id += 1
+        rest = interval - (time.monotonic() - tick)
+        if rest > 0:
+            time.sleep(rest)
+    ended = time.time()
+    result = {"dsn_host": psycopg2.extensions.parse_dsn(args.dsn).get("host"), "rate": args.rate,
+              "started": round(started * 1000), "ended": round(ended * 1000), "attempted": next_id - 1,
+              "acknowledged": len(acked), "errors": errors, "gaps": gaps,
+              "longest_gap_ms": max((g["ms"] for g in gaps), default=0),
+              "achieved_rate": round(len(acked) / max(ended - started, 1e-9), 1), "acked_ids": acked}
+    Path(args.out).write_text(json.dumps(result))
+    print(json.dumps({k: v for k, v in result.items() if k != "acked_ids"}))
+
+
+def verify(args):
+    path = Path(args.run)
+    result = json.loads(path.read_text())
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            conn = connect(args.dsn)
+            break
+        except psycopg2.Error:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT id FROM {TABLE}")
+        found = {row[0] for row in cur.fetchall()}
+    lost = sorted(set(result["acked_ids"]) - found)
+    result.update(found=len(found), lost=len(lost), lost_ids=lost[:100])
+    if args.phases:
+        result["phases"] = json.loads(Path(args.phases).read_text())
+    path.write_text(json.dumps(result))
+    md = [f"# Writer through {result['dsn_host']}", "",
+          f"- rows attempted {result['attempted']}, acknowledged {result['acknowledged']}, "
+          f"found afterwards {result['found']}, lost {result['lost']}",
+          f"- rate asked {result['rate']}/s, achieved {result['achieved_rate']}/s",
+          f"- write-unavailability: longest {result['longest_gap_ms']} ms"]
+    for g in result["gaps"]:
+        md.append(f"  - {g['ms']} ms (last success {g['last_success_before']}, first after {g['first_success_after']})")
+    for name, seconds in result.get("phases", {}).items():
+        md.append(f"- phase {name}: {seconds} s")
+    path.with_suffix(".md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+    return 0
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--dsn", required=True)
+    r.add_argument("--out", required=True)
+    r.add_argument("--rate", type=float, default=50)
+    r.add_argument("--seconds", type=float, default=0)
+    v = sub.add_parser("verify")
+    v.add_argument("--dsn", required=True)
+    v.add_argument("--run", required=True)
+    v.add_argument("--phases", help="JSON file {phase: seconds} to include in the report")
+    args = p.parse_args(argv)
+    return run(args) if args.cmd == "run" else verify(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
