@@ -82,11 +82,15 @@ def test_secrets_on_the_vm_are_readable_by_root_only():
     assert secret("postgres_password") in env.content_string
 
 
-def test_the_database_is_published_only_on_the_private_address():
-    ports = vm_host("vm1").check_output("docker port supabase-db")
-    assert ports.strip() == f"5432/tcp -> {ADDRESSES['vm1']}:5433"
-    ports = vm_host("vm2").check_output("docker port supabase-db")
-    assert ports.strip() == f"5432/tcp -> {ADDRESSES['vm2']}:5432"
+def test_the_database_is_published_on_the_private_address_and_the_endpoint():
+    """Every host alike: replication (5433) and read-only (5432) on its own address,
+    direct connections on the endpoint address, which only the primary holds."""
+    for vm in ("vm1", "vm2"):
+        ports = set(vm_host(vm).check_output("docker port supabase-db").split("\n"))
+        assert ports == {f"5432/tcp -> {ADDRESSES[vm]}:5433", f"5432/tcp -> {ADDRESSES[vm]}:5432",
+                         "5432/tcp -> 172.30.0.10:5433"}
+    holder = [vm for vm in ("vm1", "vm2") if " 172.30.0.10/" in vm_host(vm).check_output("ip -4 -o addr show")]
+    assert holder == ["vm1"]
 
 
 def test_replication_capacity_is_sized_from_the_inventory():

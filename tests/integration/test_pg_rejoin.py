@@ -1,0 +1,75 @@
+"""selfhost.supabase.pg_rejoin and pg_controldata against real PostgreSQL 15 servers:
+a standby is promoted, the old primary writes on alone (its history diverges), stops,
+and is brought back as a standby of the new primary."""
+
+import re
+import subprocess
+
+from conftest import ADMIN_PASSWORD, PG_BIN, REPL_PASSWORD, REPL_USER, Server, free_port, pg, run_module
+
+
+def rejoin_args(old, new, **extra):
+    return dict(dict(data_dir=str(old.data_dir), source_host="127.0.0.1", source_port=new.port,
+                     source_user="postgres", source_password=ADMIN_PASSWORD, replication_user=REPL_USER,
+                     replication_password=REPL_PASSWORD, executor="local", application_name="old",
+                     slot_name="old"), **extra)
+
+
+def clean_stop(server):
+    pg("pg_ctl", "-D", str(server.data_dir), "-m", "fast", "-w", "stop")
+
+
+def test_controldata_reads_what_pg_controldata_shows(pair):
+    primary, _standby = pair
+    clean_stop(primary)
+    rc, res, raw = run_module("pg_controldata", dict(data_dir=str(primary.data_dir)))
+    assert rc == 0, raw
+    shown = subprocess.run([str(PG_BIN / "pg_controldata"), str(primary.data_dir)], capture_output=True,
+                           text=True, check=True).stdout
+    assert res["state"] == "shut down" and res["clean_shutdown"] is True
+    assert f"Latest checkpoint location:           {res['checkpoint_lsn']}" in shown
+    assert re.search(rf"Latest checkpoint's TimeLineID:\s+{res['timeline']}\n", shown)
+    assert f"Database system identifier:           {res['system_identifier']}" in shown
+
+
+def test_a_diverged_former_primary_is_rewound_only_with_the_confirmed_range(pair):
+    old, new = pair
+    new.query("SELECT pg_promote(true, 30)")
+    new.query("SELECT pg_create_physical_replication_slot('old', true)")
+    old.query("CREATE TABLE lost_on_old AS SELECT generate_series(1, 1000) AS n")
+    clean_stop(old)
+
+    rc, preview, raw = run_module("pg_rejoin", rejoin_args(old, new), check_mode=True)
+    assert rc == 0, raw
+    assert preview["rewind_needed"] is True and preview["discard_bytes"] > 0
+    start, end = preview["discard_range"].split("-")
+    assert start == preview["diverged_lsn"] and end == preview["local_end_lsn"]
+
+    rc, refused, _ = run_module("pg_rejoin", rejoin_args(old, new))
+    assert rc != 0 and f"confirm with discard_wal: {preview['discard_range']}" in refused["msg"]
+    rc, refused, _ = run_module("pg_rejoin", rejoin_args(old, new, discard_wal="0/1-0/2"))
+    assert rc != 0 and "discards the WAL" in refused["msg"]
+    assert not (old.data_dir / "standby.signal").exists()
+
+    rc, res, raw = run_module("pg_rejoin", rejoin_args(old, new, discard_wal=preview["discard_range"]))
+    assert rc == 0, raw
+    assert res["rewound"] is True and res["changed"] is True
+    assert ADMIN_PASSWORD not in raw and REPL_PASSWORD not in raw
+    follower = Server(old.data_dir, free_port())
+    follower.start()
+    try:
+        new.query("CREATE TABLE after_rejoin (n int)")
+        new.query("INSERT INTO after_rejoin VALUES (42)")
+        follower.wait_for("SELECT n FROM after_rejoin", [(42,)], timeout=30)
+        assert follower.query("SELECT to_regclass('lost_on_old')") == [(None,)]
+        assert new.query("SELECT state FROM pg_stat_replication WHERE application_name = 'old'") == [("streaming",)]
+    finally:
+        follower.stop()
+
+
+def test_refuses_while_the_server_runs_and_a_source_that_is_a_standby(pair):
+    primary, standby = pair
+    rc, res, _ = run_module("pg_rejoin", rejoin_args(primary, standby))
+    assert rc != 0 and "is a standby, not the primary" in res["msg"] or "stop it first" in res["msg"]
+    rc, res, _ = run_module("pg_rejoin", rejoin_args(standby, primary, slot_name="Bad-Slot"))
+    assert rc != 0 and "is not a valid slot name" in res["msg"]
