@@ -125,6 +125,20 @@ def set_auto_conf(data_dir, settings):
     return True
 
 
+def write_standby_config(data_dir, host, port, user, password, application_name, slot_name):
+    """Make data_dir start as a standby of host:port (standby.signal, primary_conninfo,
+    primary_slot_name).  Returns True when anything changed."""
+    conninfo = " ".join(f"{k}={conninfo_quote(v)}" for k, v in [
+        ("host", host), ("port", port), ("user", user), ("password", password),
+        ("application_name", application_name)])
+    changed = set_auto_conf(data_dir, {"primary_conninfo": conninfo, "primary_slot_name": slot_name})
+    signal = os.path.join(data_dir, "standby.signal")
+    if not os.path.exists(signal):
+        open(signal, "w").close()
+        changed = True
+    return changed
+
+
 def passfile_line(host, port, user, password):
     """One ~/.pgpass line matching replication connections to host:port."""
     def esc(v):

@@ -115,6 +115,11 @@ def lsn_to_int(lsn):
     return (int(high, 16) << 32) + int(low, 16)
 
 
+def int_to_lsn(value):
+    """Integer position -> '16/B374D848' (the inverse of lsn_to_int)."""
+    return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
+
+
 def server_timeline(cur, in_recovery):
     """Timeline a primary writes, or the one a standby receives (or last replayed)."""
     if not in_recovery:

@@ -324,12 +324,8 @@ class BaseBackup:
 
     def write_standby_config(self):
         p = self.p
-        conninfo = " ".join(f"{k}={datadir.conninfo_quote(v)}" for k, v in [
-            ("host", p["primary_host"]), ("port", p["primary_port"]), ("user", p["replication_user"]),
-            ("password", p["replication_password"]), ("application_name", p["application_name"])])
-        datadir.set_auto_conf(self.data_dir, {"primary_conninfo": conninfo,
-                                              "primary_slot_name": p["slot_name"]})
-        open(os.path.join(self.data_dir, "standby.signal"), "w").close()
+        datadir.write_standby_config(self.data_dir, p["primary_host"], p["primary_port"], p["replication_user"],
+                                     p["replication_password"], p["application_name"], p["slot_name"])
 
     def log_tail(self, lines=15):
         try:

@@ -74,10 +74,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.selfhost.supabase.plugins.module_utils import datadir
-
-
-def lsn(value):
-    return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
+from ansible_collections.selfhost.supabase.plugins.module_utils.postgres_conn import int_to_lsn as lsn
 
 
 def main():

@@ -192,10 +192,6 @@ CONTAINER_PASSFILE = "/run/selfhost-rejoin.pgpass"
 LSN = r"([0-9A-Fa-f]+/[0-9A-Fa-f]+)"
 
 
-def int_to_lsn(value):
-    return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
-
-
 class Rejoin:
     def __init__(self, module):
         self.module = module
@@ -317,16 +313,8 @@ class Rejoin:
     # --------------------------------------------------------------- run
     def write_standby_config(self):
         p = self.p
-        conninfo = " ".join(f"{k}={datadir.conninfo_quote(v)}" for k, v in [
-            ("host", p["source_host"]), ("port", p["source_port"]), ("user", p["replication_user"]),
-            ("password", p["replication_password"]), ("application_name", p["application_name"])])
-        changed = datadir.set_auto_conf(self.data_dir, {"primary_conninfo": conninfo,
-                                                        "primary_slot_name": p["slot_name"]})
-        signal = os.path.join(self.data_dir, "standby.signal")
-        if not os.path.exists(signal):
-            open(signal, "w").close()
-            changed = True
-        return changed
+        return datadir.write_standby_config(self.data_dir, p["source_host"], p["source_port"], p["replication_user"],
+                                            p["replication_password"], p["application_name"], p["slot_name"])
 
     def run(self):
         state, sysid = datadir.inspect(self.data_dir)
