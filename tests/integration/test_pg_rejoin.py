@@ -73,3 +73,28 @@ def test_refuses_while_the_server_runs_and_a_source_that_is_a_standby(pair):
     assert rc != 0 and "is a standby, not the primary" in res["msg"] or "stop it first" in res["msg"]
     rc, res, _ = run_module("pg_rejoin", rejoin_args(standby, primary, slot_name="Bad-Slot"))
     assert rc != 0 and "is not a valid slot name" in res["msg"]
+
+
+def test_switching_back_right_after_a_promotion_discards_nothing(pair):
+    """A switchover and straight back: the new primary's control file still names an older
+    timeline until its next checkpoint, and pg_rewind must not read a divergence from it."""
+    a, b = pair
+    clean_stop(a)
+    b.query("SELECT pg_promote(true, 30)")
+    b.query("SELECT pg_create_physical_replication_slot('old', true)")
+    rc, res, raw = run_module("pg_rejoin", rejoin_args(a, b))
+    assert rc == 0 and res["discard_range"] == "", raw
+    a = Server(a.data_dir, free_port())
+    a.start()
+    try:
+        b.query("CREATE TABLE round_trip AS SELECT generate_series(1, 5000) AS n")
+        a.wait_for("SELECT count(*) FROM round_trip", [(5000,)], timeout=30)
+        clean_stop(b)
+        a.wait_for("SELECT pg_last_wal_replay_lsn() >= pg_last_wal_receive_lsn()", [(True,)])
+        a.query("SELECT pg_promote(true, 30)")
+        a.query("SELECT pg_create_physical_replication_slot('old', true)")
+        rc, res, raw = run_module("pg_rejoin", rejoin_args(b, a), check_mode=True)
+        assert rc == 0, raw
+        assert res["discard_range"] == "" and res["discard_bytes"] == 0, res
+    finally:
+        a.stop()
