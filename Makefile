@@ -11,7 +11,7 @@ help:
 	@echo "make demo       build the lab, deploy 1 master + 1 replica, verify, print how to connect"
 	@echo "make test       every test: lint, fast module tests, molecule scenario in the lab"
 	@echo "make test-fast  lint + module tests against local PostgreSQL 15 (no Docker, seconds)"
-	@echo "make test-lab   molecule scenarios default (1+1 VMs) and scale (1+2 VMs); failover: make test-lab-failover"
+	@echo "make test-lab   molecule scenarios default (1+1 VMs), scale and failover (1+2 VMs)"
 	@echo "make test-lab-default | test-lab-scale | test-lab-failover   one scenario"
 	@echo "make lab-up | lab-down | lab-status"
 
@@ -21,7 +21,7 @@ setup:
 demo:
 	@bash scripts/demo.sh
 
-REPORTS := .lab/junit-units.xml .lab/junit-lab-default.xml .lab/junit-lab-scale.xml
+REPORTS := .lab/junit-units.xml .lab/junit-lab-default.xml .lab/junit-lab-scale.xml .lab/junit-lab-failover.xml
 
 test: setup
 	@rm -f $(REPORTS)
@@ -38,7 +38,7 @@ lint:
 	$(VENV)/bin/ansible-lint --profile production
 
 test-lab: setup
-	@status=0; for s in default scale; do $(VENV)/bin/molecule test -s $$s || status=1; done; exit $$status
+	@status=0; for s in default scale failover; do $(VENV)/bin/molecule test -s $$s || status=1; done; exit $$status
 
 test-lab-%: setup
 	$(VENV)/bin/molecule test -s $*
