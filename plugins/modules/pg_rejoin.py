@@ -17,8 +17,8 @@ description:
   - The WAL between those two points was written only on this server; a rewind discards it.
     When there is any, the module refuses unless O(discard_wal) repeats that exact range, so
     an operator confirms what is lost, not just "yes".
-  - Asks the current primary for a C(CHECKPOINT) first: C(pg_rewind) reads its timeline from its
-    control file, which a recently promoted server updates only at its next checkpoint.
+  - Asks the current primary for a C(CHECKPOINT) first, because C(pg_rewind) reads its timeline
+    from its control file, which a recently promoted server updates only at its next checkpoint.
   - Then runs C(pg_rewind) (only when needed) and writes the standby configuration
     (C(standby.signal), C(primary_conninfo), C(primary_slot_name)); the next start of the
     server follows the current primary.
