@@ -7,7 +7,8 @@
 `run` inserts row 1, 2, 3, ... (one transaction each, autocommit) at --rate
 rows per second; a row counts as acknowledged only when its COMMIT returned.
 On any error it reconnects (1 s connect timeout) and goes on with the next
-number.  It writes FILE (JSON): every acknowledged id, and each stretch during
+number.  Numbers start after the highest row already in the table, so runs
+against the same database never share an id.  It writes FILE (JSON): every acknowledged id, and each stretch during
 which no write succeeded (last success before, first success after, in ms).
 
 `verify` reads the table back and adds to FILE: rows found, acknowledged rows
@@ -43,7 +44,7 @@ def run(args):
     last_ok = None          # wall time (s) of the last acknowledged commit
     failing_since = None    # wall time of the first failure after last_ok
     conn = None
-    next_id = 1
+    first_id = next_id = None
     interval = 1.0 / args.rate
     started = time.time()
     while not stop["now"] and (deadline is None or time.monotonic() < deadline):
@@ -54,8 +55,11 @@ def run(args):
                 with conn.cursor() as cur:
                     cur.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (id bigint PRIMARY KEY, "
                                 "at timestamptz NOT NULL DEFAULT now(), server inet DEFAULT inet_server_addr())")
+                    if next_id is None:
+                        cur.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {TABLE}")
+                        first_id = next_id = cur.fetchone()[0]
             with conn.cursor() as cur:
-                cur.execute(f"INSERT INTO {TABLE} (id) VALUES (%s) ON CONFLICT (id) DO NOTHING", (next_id,))
+                cur.execute(f"INSERT INTO {TABLE} (id) VALUES (%s)", (next_id,))
             now = time.time()
             acked.append(next_id)
             if failing_since is not None and last_ok is not None:
@@ -73,13 +77,15 @@ def run(args):
             except psycopg2.Error:
                 pass
             conn = None
-        next_id += 1
+        if next_id is not None:
+            next_id += 1
         rest = interval - (time.monotonic() - tick)
         if rest > 0:
             time.sleep(rest)
     ended = time.time()
     result = {"dsn_host": psycopg2.extensions.parse_dsn(args.dsn).get("host"), "rate": args.rate,
-              "started": round(started * 1000), "ended": round(ended * 1000), "attempted": next_id - 1,
+              "started": round(started * 1000), "ended": round(ended * 1000), "first_id": first_id,
+              "attempted": (next_id - first_id) if first_id else 0,
               "acknowledged": len(acked), "errors": errors, "gaps": gaps,
               "longest_gap_ms": max((g["ms"] for g in gaps), default=0),
               "achieved_rate": round(len(acked) / max(ended - started, 1e-9), 1), "acked_ids": acked}

@@ -10,6 +10,8 @@ errors read the same everywhere and no password ever reaches a message.
 
 from __future__ import annotations
 
+import math
+import socket
 import traceback
 
 try:
@@ -148,7 +150,14 @@ def probe_role(conninfo, timeout):
     """
     kwargs = {k: v for k, v in conninfo.items() if k in ("host", "port", "user", "password", "sslmode",
                                                         "sslrootcert", "passfile")}
-    kwargs["connect_timeout"] = timeout
+    # A dead host is given up after `timeout` seconds (a float): libpq waits at
+    # least 2 s, so a plain TCP connection asks first.
+    try:
+        socket.create_connection((kwargs.get("host") or "localhost", int(kwargs.get("port") or 5432)),
+                                 timeout=timeout).close()
+    except OSError:
+        return None
+    kwargs["connect_timeout"] = max(2, math.ceil(timeout))
     try:
         conn = psycopg2.connect(connection_factory=psycopg2.extras.PhysicalReplicationConnection, **kwargs)
     except psycopg2.Error:

@@ -43,9 +43,15 @@ options:
     type: str
     default: supabase_admin
   connect_timeout:
-    description: Seconds to wait for a connection, to the standby and to its upstream.
+    description: Seconds to wait for a connection to the standby.
     type: int
     default: 5
+  upstream_timeout:
+    description:
+      - Seconds to wait for the standby's upstream to answer the split-brain check; an upstream
+        that does not answer within them counts as gone (a failover promotes sooner).
+    type: float
+    default: 2.0
   replayed_lsn:
     description: Wait until the standby has replayed at least this LSN before promoting.
     type: str
@@ -128,11 +134,14 @@ def main():
     argument_spec.update(
         replayed_lsn=dict(type="str"),
         wait_timeout=dict(type="int", default=60),
+        upstream_timeout=dict(type="float", default=2.0),
         old_primary_fenced=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
     check_port(module, "login_port")
+    if p["upstream_timeout"] <= 0:
+        module.fail_json(msg=f"upstream_timeout must be a positive number of seconds, got {p['upstream_timeout']}")
     if p["wait_timeout"] <= 0:
         module.fail_json(msg=f"wait_timeout must be a positive number of seconds, got {p['wait_timeout']}")
     if p["replayed_lsn"]:
@@ -162,7 +171,7 @@ def main():
     upstream = dict(host=info.get("host"), port=int(info["port"]) if info.get("port") else None,
                     answered=False, role=None)
     if not p["old_primary_fenced"] and upstream["host"]:
-        upstream["role"] = probe_role(info, p["connect_timeout"])
+        upstream["role"] = probe_role(info, p["upstream_timeout"])
         upstream["answered"] = upstream["role"] is not None
     result["upstream"] = upstream
     if upstream["role"] == "primary":

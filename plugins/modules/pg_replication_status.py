@@ -225,7 +225,8 @@ def problems_of(state, p):
     slots = {s["name"]: s for s in state["slots"]}
     for name in p["expected_slots"]:
         if name not in slots:
-            found.append(f"slot {name} does not exist")
+            found.append(f"slot {name} does not exist: its standby cannot resume after a disconnect "
+                         "(site.yml --tags replica creates it again)")
         elif not slots[name]["active"]:
             found.append(f"slot {name} is not active (wal_status {slots[name]['wal_status']}, "
                          f"{slots[name]['retained_bytes']} bytes retained)")

@@ -72,6 +72,8 @@ def test_refuses_when_the_standby_has_not_replayed_the_lsn(pair):
 @pytest.mark.parametrize("bad, message", [
     (dict(replayed_lsn="zz"), "is not an LSN"),
     (dict(wait_timeout=0), "wait_timeout must be a positive"),
+    (dict(upstream_timeout=-1), "upstream_timeout must be a positive"),
+    (dict(upstream_timeout="soon"), "upstream_timeout"),
     (dict(old_primary_fenced="perhaps"), "old_primary_fenced"),
 ])
 def test_rejects_bad_input(pair, bad, message):

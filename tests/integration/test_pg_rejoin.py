@@ -32,6 +32,16 @@ def test_controldata_reads_what_pg_controldata_shows(pair):
     assert f"Database system identifier:           {res['system_identifier']}" in shown
 
 
+def test_controldata_refuses_bad_stop_arguments_before_stopping_anything(pair):
+    primary, _standby = pair
+    rc, res, raw = run_module("pg_controldata", dict(data_dir=str(primary.data_dir), stop_timeout=-1))
+    assert rc != 0 and "stop_timeout must be 0 or more seconds, not -1" in res["msg"], raw
+    rc, res, raw = run_module("pg_controldata", dict(data_dir=str(primary.data_dir),
+                                                     stop_container="selfhost-no-such-db"))
+    assert rc != 0 and "no container selfhost-no-such-db here" in res["msg"], raw
+    assert primary.query("SELECT 1") == [(1,)]
+
+
 def test_a_diverged_former_primary_is_rewound_only_with_the_confirmed_range(pair):
     old, new = pair
     new.query("SELECT pg_promote(true, 30)")

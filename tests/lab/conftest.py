@@ -58,8 +58,23 @@ def wait_until(fn, timeout, interval=0.2):
     raise AssertionError(f"not true within {timeout}s (last value: {last!r})")
 
 
-def ansible_playbook(*args, timeout=600):
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
+def secret_values():
+    """Every secret the lab deploys (the short, non-secret settings left out)."""
+    values = {secret("postgres_password"), secret("replication_password")}
+    values |= {str(v) for v in yaml.safe_load((SECRETS / "supabase-secrets.yml").read_text()).values()
+               if len(str(v)) >= 12}
+    assert len(values) >= 12
+    return values
+
+
+def leaked(values, *texts):
+    """The secrets found in texts, shortened so a failure does not print them either."""
+    text = "".join(texts)
+    return [f"{v[:3]}...({len(v)} chars)" for v in values if v in text]
+
+
+def ansible_playbook(*args, timeout=600, env=None):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0", **(env or {}))
     return subprocess.run(["ansible-playbook", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)
 

@@ -1,6 +1,7 @@
-"""Moving the primary with clients writing: switchover and back, a VM crash
-and failover.yml, the VM back and rejoin.yml (molecule scenario `failover`,
-1 master + 2 replicas, inventories/lab-scale).
+"""Moving the primary with clients writing: replica faults (a VM crash, a
+network partition, a dropped slot), switchover and back, a VM crash of the
+primary and failover.yml, the VM back and rejoin.yml (molecule scenario
+`failover`, 1 master + 2 replicas, inventories/lab-scale).
 
 A writer (bench/writer.py) commits numbered rows through the stable endpoint
 at 50 rows/s the whole time; a row counts once its COMMIT returned.  Each
@@ -8,6 +9,7 @@ run's figures go to .lab/bench/<name>.json and .md.  The tests run in order
 and each starts from where the previous left the cluster.
 """
 
+import atexit
 import json
 import os
 import re
@@ -18,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import ADDRESSES, PREFIX, ROOT, ansible_playbook, psql, secret, vm_host, wait_until
+from conftest import ADDRESSES, PREFIX, ROOT, ansible_playbook, leaked, psql, secret, secret_values, vm_host, wait_until
 
 pytestmark = pytest.mark.failover
 
@@ -39,6 +41,8 @@ class Writer:
         self.proc = subprocess.Popen([sys.executable, str(ROOT / "bench/writer.py"), "run", "--dsn", DSN,
                                       "--out", str(self.out), "--rate", str(rate)], env=self.env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # A test that fails before stop() leaves no writer behind.
+        atexit.register(self.proc.kill)
         time.sleep(3)  # some rows before the event
 
     def stop(self, phases=None):
@@ -104,7 +108,85 @@ def test_refusals_change_nothing():
     assert [role(vm) for vm in VMS] == ["primary", "standby", "standby"] and endpoint_holder() == "vm1"
 
 
-def test_switchover_and_back_loses_no_acknowledged_row():
+def status(tmp_path):
+    report = tmp_path / "status.json"
+    res = ansible_playbook(*INV, "playbooks/status.yml", "-e", f"status_file={report}", timeout=180)
+    return res, json.loads(report.read_text())
+
+
+def rows_on(vm, report):
+    """How many of a writer run's acknowledged rows the VM's database holds."""
+    ids = ",".join(map(str, report["acked_ids"]))
+    return int(psql(vm, f"SELECT count(*) FROM selfhost_writer WHERE id = ANY('{{{ids}}}'::bigint[])"))
+
+
+def slot(name):
+    """(active, retained bytes) of a slot on vm1, or None when it does not exist."""
+    row = psql("vm1", "SELECT active, pg_current_wal_lsn() - restart_lsn FROM pg_replication_slots "
+                      f"WHERE slot_name = '{name}'")
+    return tuple(row.split("|")) if row else None
+
+
+def test_a_replica_vm_killed_and_started_again_resumes_from_its_slot():
+    vm3_db = db_container("vm3").split()[0]
+    writer = Writer("replica_crash")
+    subprocess.run(["docker", "kill", f"{PREFIX}-vm3"], check=True, capture_output=True, timeout=60)
+    # The primary keeps the WAL vm3 has not received, in vm3's slot.
+    wait_until(lambda: (slot("vm3") or ("t",))[0] == "f", 30)
+    time.sleep(3)
+    active, retained = slot("vm3")
+    assert int(retained) > 0
+    subprocess.run([sys.executable, str(ROOT / "lab/selfhost_lab.py"), "up", "vm3"], check=True,
+                   capture_output=True, timeout=300)
+    # No playbook: the same database container comes back and streams on from the slot.
+    streams_from("vm3", "vm1")
+    report = writer.stop()
+    assert report["lost"] == 0, report["lost_ids"]
+    assert db_container("vm3").split()[0] == vm3_db
+    wait_until(lambda: rows_on("vm3", report) == report["acknowledged"], 30)
+    assert slot("vm3")[0] == "t"
+
+
+def test_a_partitioned_replica_catches_up_when_the_network_heals():
+    writer = Writer("replica_partition")
+    subprocess.run(["docker", "network", "disconnect", PREFIX, f"{PREFIX}-vm3"], check=True,
+                   capture_output=True, timeout=60)
+    try:
+        time.sleep(5)
+        # Cut off, vm3 receives nothing more, and claims nothing: vm1 keeps the endpoint.
+        behind = psql("vm3", "SELECT count(*) FROM selfhost_writer")
+        time.sleep(2)
+        assert psql("vm3", "SELECT count(*) FROM selfhost_writer") == behind
+        assert endpoint_holder() == "vm1"
+    finally:
+        subprocess.run([sys.executable, str(ROOT / "lab/selfhost_lab.py"), "up", "vm3"], check=True,
+                       capture_output=True, timeout=300)
+    streams_from("vm3", "vm1")
+    report = writer.stop()
+    assert report["lost"] == 0, report["lost_ids"]
+    wait_until(lambda: rows_on("vm3", report) == report["acknowledged"], 60)
+
+
+def test_a_dropped_slot_shows_in_status_and_site_yml_repairs_it(tmp_path):
+    # The walsender holds the slot: end it, then drop the slot before vm3 reconnects.
+    def dropped():
+        psql("vm1", "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+                    "WHERE slot_name = 'vm3' AND active_pid IS NOT NULL")
+        return psql("vm1", "SELECT pg_drop_replication_slot('vm3')", check=False).returncode == 0
+    wait_until(dropped, 30, interval=0.1)
+    res, report = status(tmp_path)
+    assert res.returncode != 0 and report["healthy"] is False
+    assert "vm1: slot vm3 does not exist" in " | ".join(report["problems"]), report["problems"]
+    assert "site.yml --tags replica" in res.stdout
+    fixed = ansible_playbook(*INV, "site.yml", "--tags", "replica", timeout=900)
+    assert fixed.returncode == 0, fixed.stdout[-3000:]
+    streams_from("vm3", "vm1")
+    wait_until(lambda: (slot("vm3") or ("f",))[0] == "t", 60)
+    res, report = status(tmp_path)
+    assert res.returncode == 0 and report["healthy"] is True, report["problems"]
+
+
+def test_switchover_and_back_loses_no_acknowledged_row(tmp_path):
     vm2_db = db_container("vm2")
     writer = Writer("switchover")
     there, there_s = timed_playbook("playbooks/switchover.yml", "-e", "new_primary=vm2")
@@ -114,6 +196,11 @@ def test_switchover_and_back_loses_no_acknowledged_row():
     assert db_container("vm2") == vm2_db
     streams_from("vm1", "vm2")
     streams_from("vm3", "vm2")
+    # status.yml checks the hosts as they are, and says the inventory is behind.
+    res, report = status(tmp_path)
+    assert res.returncode == 0 and report["healthy"] is True, report["problems"]
+    assert report["primary"] == "vm2" and "vm2 is the primary, the inventory names vm1" in report["notes"][0]
+    assert "NOTE: vm2 is the primary" in res.stdout
     # The inventory still names vm1 the master: site.yml refuses and says what to change.
     guard, _ = timed_playbook("site.yml", "--check")
     assert guard.returncode != 0
@@ -194,6 +281,31 @@ def test_the_old_primary_comes_back_as_a_standby_with_rejoin():
     assert res.returncode == 0, res.stdout[-3000:]
     assert role(old) == "standby"
     streams_from(old, new)
-    psql(new, "CREATE TABLE IF NOT EXISTS rejoin_probe (n int); INSERT INTO rejoin_probe VALUES (7)")
-    wait_until(lambda: psql(old, "SELECT count(*) FROM rejoin_probe WHERE n = 7", check=False).stdout.strip() == "1",
-               30)
+    probe = time.time_ns()
+    psql(new, f"CREATE TABLE IF NOT EXISTS rejoin_probe (n bigint); INSERT INTO rejoin_probe VALUES ({probe})")
+    wait_until(lambda: psql(old, f"SELECT count(*) FROM rejoin_probe WHERE n = {probe}", check=False).stdout.strip()
+               == "1", 30)
+
+
+def test_no_secret_appears_in_a_vvv_switchover_status_or_rejoin(tmp_path):
+    """The operations that handle the replication and admin passwords, at -vvv,
+    with Ansible also logging to a file: no secret value in any of it."""
+    values = secret_values()
+    primary = next(vm for vm in VMS if role(vm) == "primary")
+    target = next(vm for vm in VMS if vm != primary)
+    log = tmp_path / "ansible.log"
+    env = {"ANSIBLE_LOG_PATH": str(log)}
+    runs = {
+        "switchover.yml": ansible_playbook(*INV, "playbooks/switchover.yml", "-e", f"new_primary={target}", "-vvv",
+                                           env=env),
+        "status.yml": ansible_playbook(*INV, "playbooks/status.yml", "-vvv", env=env),
+        "rejoin.yml": ansible_playbook(*INV, "playbooks/rejoin.yml", "-e", f"host={primary}", "-vvv", env=env),
+    }
+    for name, res in runs.items():
+        assert res.returncode == 0, f"{name}: {res.stdout[-3000:]}"
+        found = leaked(values, res.stdout, res.stderr)
+        assert not found, f"{name} -vvv printed secrets: {found}"
+    assert log.stat().st_size > 10000
+    found = leaked(values, log.read_text())
+    assert not found, f"the Ansible log holds secrets: {found}"
+    assert role(target) == "primary" and role(primary) == "standby"

@@ -3,6 +3,11 @@
 # INNER_BIP / INNER_POOL keep the inner networks off the lab network's range.
 set -eu
 rm -f /var/run/docker.pid
+# What an enabled keepalived unit does on a real VM: start at boot once the
+# collection configured it (its track file is on /run, so it claims nothing).
+if [ -f /etc/keepalived/keepalived.conf ]; then
+  keepalived --use-file /etc/keepalived/keepalived.conf --log-detail || true
+fi
 while :; do
   dockerd --bip "${INNER_BIP:-172.31.250.1/24}" \
           --default-address-pool "${INNER_POOL:-base=172.29.0.0/16,size=24}" \
