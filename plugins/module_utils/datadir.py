@@ -125,12 +125,13 @@ def set_auto_conf(data_dir, settings):
     return True
 
 
-def write_standby_config(data_dir, host, port, user, password, application_name, slot_name):
+def write_standby_config(data_dir, host, port, user, password, application_name, slot_name, tls=()):
     """Make data_dir start as a standby of host:port (standby.signal, primary_conninfo,
-    primary_slot_name).  Returns True when anything changed."""
+    primary_slot_name); tls: extra (name, value) libpq parameters such as sslmode.
+    Returns True when anything changed."""
     conninfo = " ".join(f"{k}={conninfo_quote(v)}" for k, v in [
         ("host", host), ("port", port), ("user", user), ("password", password),
-        ("application_name", application_name)])
+        ("application_name", application_name), *tls])
     changed = set_auto_conf(data_dir, {"primary_conninfo": conninfo, "primary_slot_name": slot_name})
     signal = os.path.join(data_dir, "standby.signal")
     if not os.path.exists(signal):

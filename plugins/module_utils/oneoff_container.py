@@ -70,3 +70,10 @@ def run(module, cli, image, command, log_path, timeout, **kwargs):
             container.remove(force=True)
         except docker.errors.APIError:
             pass
+
+
+def tls_volume(params):
+    """The CA certificate mounted read-only at its own path, so the tool finds it where the
+    standby's primary_conninfo names it."""
+    cert = params.get("ssl_root_cert")
+    return {cert: {"bind": cert, "mode": "ro"}} if cert else {}

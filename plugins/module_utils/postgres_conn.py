@@ -11,6 +11,7 @@ errors read the same everywhere and no password ever reaches a message.
 from __future__ import annotations
 
 import math
+import os
 import socket
 import traceback
 
@@ -37,6 +38,42 @@ def connection_argument_spec():
     )
 
 
+SSL_MODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+
+
+def tls_argument_spec():
+    """Options of modules whose connections (and the standby they configure) may use TLS."""
+    return dict(
+        ssl_mode=dict(type="str", default="prefer", choices=SSL_MODES),
+        ssl_root_cert=dict(type="path"),
+    )
+
+
+def check_tls(module):
+    """Refuse a verify-* mode without a readable CA certificate, before anything changes."""
+    p = module.params
+    if p["ssl_mode"].startswith("verify") and not p["ssl_root_cert"]:
+        module.fail_json(msg=f"ssl_mode {p['ssl_mode']} checks the server's certificate: give ssl_root_cert, "
+                             "the CA certificate (PEM) that signed it")
+    if p["ssl_root_cert"] and not os.access(p["ssl_root_cert"], os.R_OK):
+        module.fail_json(msg=f"ssl_root_cert {p['ssl_root_cert']} is not a readable file on this host: give the "
+                             "path of the CA certificate (PEM)")
+
+
+def tls_params(p):
+    """libpq parameters (name, value) for the module's TLS options, in conninfo order."""
+    params = [("sslmode", p["ssl_mode"])]
+    if p.get("ssl_root_cert"):
+        params.append(("sslrootcert", p["ssl_root_cert"]))
+    return params
+
+
+def tls_env(p):
+    """The same as environment variables, for PostgreSQL's command-line tools."""
+    names = {"sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT"}
+    return {names[k]: v for k, v in tls_params(p)}
+
+
 def require_psycopg2(module):
     if psycopg2 is None:
         module.fail_json(msg=missing_required_lib("psycopg2 (Debian: python3-psycopg2)"),
@@ -55,6 +92,10 @@ def explain(exc, host, port, user):
     if "password authentication failed" in said or "no password supplied" in said:
         return (f"the PASSWORD for {user} is wrong or missing (the server said: {said}). "
                 "Give the password the server has for that role.")
+    if "certificate" in said or "SSL" in said:
+        return (f"the TLS connection to {host} failed (the server said: {said}). Check that ssl_root_cert "
+                "is the CA that signed the server's certificate and that the certificate names "
+                f"{host}.")
     if "no pg_hba.conf entry" in said:
         return (f"{host}'s pg_hba.conf has no line that lets this host's address in as {user} "
                 f"(the server said: {said}). Add the address to pg_hba.conf and reload.")
@@ -66,7 +107,7 @@ def explain(exc, host, port, user):
 
 
 def connect(module, host, port, user, password, dbname="postgres", replication=False,
-            timeout=5, application_name="selfhost.supabase"):
+            timeout=5, application_name="selfhost.supabase", tls=()):
     """Open a connection (autocommit) or fail the module with a useful message.
 
     ``replication=True`` opens a physical replication connection, the kind a
@@ -74,7 +115,7 @@ def connect(module, host, port, user, password, dbname="postgres", replication=F
     """
     require_psycopg2(module)
     kwargs = dict(host=host, port=port, user=user, connect_timeout=timeout,
-                  application_name=application_name)
+                  application_name=application_name, **dict(tls))
     if password:
         kwargs["password"] = password
     if replication:

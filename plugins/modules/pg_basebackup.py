@@ -28,6 +28,8 @@ attributes:
     details: Reads the directory and asks the primary for its system identifier; changes nothing.
   diff_mode:
     support: none
+extends_documentation_fragment:
+  - selfhost.supabase.postgres_tls
 options:
   data_dir:
     description: Host path of the standby's data directory (the database container mounts it).
@@ -175,8 +177,9 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.selfhost.supabase.plugins.module_utils import datadir
 from ansible_collections.selfhost.supabase.plugins.module_utils import oneoff_container
+from ansible_collections.selfhost.supabase.plugins.module_utils.oneoff_container import tls_volume
 from ansible_collections.selfhost.supabase.plugins.module_utils.postgres_conn import (
-    check_port, connect, identify_system, in_recovery)
+    check_port, check_tls, connect, identify_system, in_recovery, tls_argument_spec, tls_env, tls_params)
 
 CONTAINER_DATA = "/var/lib/postgresql/data"
 CONTAINER_PASSFILE = "/run/selfhost-basebackup.pgpass"
@@ -207,7 +210,8 @@ class BaseBackup:
     def primary_identity(self):
         conn = connect(self.module, self.p["primary_host"], self.p["primary_port"],
                        self.p["replication_user"], self.p["replication_password"],
-                       replication=True, application_name="selfhost.supabase.pg_basebackup")
+                       replication=True, application_name="selfhost.supabase.pg_basebackup",
+                       tls=tls_params(self.p))
         try:
             if in_recovery(conn):
                 self.module.fail_json(
@@ -300,13 +304,14 @@ class BaseBackup:
             return oneoff_container.run(
                 self.module, cli, p["image"], ["pg_basebackup"] + self.command(CONTAINER_DATA),
                 self.log_file, p["timeout"], user=f"{uid}:{gid}", network_mode="host",
-                environment={"PGPASSFILE": CONTAINER_PASSFILE},
-                volumes={self.data_dir: {"bind": CONTAINER_DATA, "mode": "rw"},
-                         passfile: {"bind": CONTAINER_PASSFILE, "mode": "ro"}})
+                environment={"PGPASSFILE": CONTAINER_PASSFILE, **tls_env(p)},
+                volumes=dict({self.data_dir: {"bind": CONTAINER_DATA, "mode": "rw"},
+                              passfile: {"bind": CONTAINER_PASSFILE, "mode": "ro"}},
+                             **tls_volume(p)))
         if not os.access(p["pg_basebackup_path"], os.X_OK):
             self.module.fail_json(msg=f"pg_basebackup_path {p['pg_basebackup_path']} is not an executable; "
                                       "install PostgreSQL's client binaries or use executor: docker")
-        env = dict(os.environ, PGPASSFILE=passfile)
+        env = dict(os.environ, PGPASSFILE=passfile, **tls_env(p))
 
         def drop_privileges():
             if os.getuid() == 0 and uid != 0:
@@ -325,7 +330,8 @@ class BaseBackup:
     def write_standby_config(self):
         p = self.p
         datadir.write_standby_config(self.data_dir, p["primary_host"], p["primary_port"], p["replication_user"],
-                                     p["replication_password"], p["application_name"], p["slot_name"])
+                                     p["replication_password"], p["application_name"], p["slot_name"],
+                                     tls=tls_params(p))
 
     def log_tail(self, lines=15):
         try:
@@ -360,6 +366,7 @@ class BaseBackup:
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            **tls_argument_spec(),
             data_dir=dict(type="path", required=True),
             primary_host=dict(type="str", required=True),
             primary_port=dict(type="int", default=5432),
@@ -379,6 +386,7 @@ def main():
         supports_check_mode=True,
     )
     check_port(module, "primary_port")
+    check_tls(module)
     if module.params["timeout"] <= 0:
         module.fail_json(msg=f"timeout must be a positive number of seconds, got {module.params['timeout']}")
     if not os.path.isabs(module.params["data_dir"]) or os.path.normpath(module.params["data_dir"]) == "/":

@@ -33,6 +33,8 @@ attributes:
     details: Runs the dry run and reports the range that would be discarded; changes nothing.
   diff_mode:
     support: none
+extends_documentation_fragment:
+  - selfhost.supabase.postgres_tls
 options:
   data_dir:
     description: Host path of the stopped server's data directory.
@@ -186,8 +188,9 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.selfhost.supabase.plugins.module_utils import datadir
 from ansible_collections.selfhost.supabase.plugins.module_utils import oneoff_container
+from ansible_collections.selfhost.supabase.plugins.module_utils.oneoff_container import tls_volume
 from ansible_collections.selfhost.supabase.plugins.module_utils.postgres_conn import (
-    check_port, connect, in_recovery, lsn_to_int, server_timeline)
+    check_port, check_tls, connect, in_recovery, lsn_to_int, server_timeline, tls_argument_spec, tls_params)
 
 CONTAINER_DATA = "/var/lib/postgresql/data"
 CONTAINER_PASSFILE = "/run/selfhost-rejoin.pgpass"
@@ -229,7 +232,7 @@ class Rejoin:
     def check_source(self, sysid):
         p = self.p
         conn = connect(self.module, p["source_host"], p["source_port"], p["source_user"], p["source_password"],
-                       application_name="selfhost.supabase.pg_rejoin")
+                       application_name="selfhost.supabase.pg_rejoin", tls=tls_params(p))
         try:
             cur = conn.cursor()
             if in_recovery(conn):
@@ -255,7 +258,7 @@ class Rejoin:
             log.write(("\n== " + " ".join(args[:2]) + "\n").encode())
         start = os.path.getsize(self.log_file)
         if self.cli is not None:
-            volumes = {self.data_dir: {"bind": CONTAINER_DATA, "mode": "rw"}}
+            volumes = dict({self.data_dir: {"bind": CONTAINER_DATA, "mode": "rw"}}, **tls_volume(self.p))
             env = {}
             if self.passfile:
                 volumes[self.passfile] = {"bind": CONTAINER_PASSFILE, "mode": "ro"}
@@ -292,7 +295,7 @@ class Rejoin:
         p = self.p
         return " ".join(f"{k}={datadir.conninfo_quote(v)}" for k, v in [
             ("host", p["source_host"]), ("port", p["source_port"]), ("user", p["source_user"]),
-            ("dbname", "postgres"), ("connect_timeout", 10)])
+            ("dbname", "postgres"), ("connect_timeout", 10), *tls_params(p)])
 
     def local_end(self, uid, gid):
         """End of this server's WAL: pg_waldump from its last checkpoint until the records stop."""
@@ -319,7 +322,8 @@ class Rejoin:
     def write_standby_config(self):
         p = self.p
         return datadir.write_standby_config(self.data_dir, p["source_host"], p["source_port"], p["replication_user"],
-                                            p["replication_password"], p["application_name"], p["slot_name"])
+                                            p["replication_password"], p["application_name"], p["slot_name"],
+                                            tls=tls_params(p))
 
     def run(self):
         state, sysid = datadir.inspect(self.data_dir)
@@ -392,6 +396,7 @@ class Rejoin:
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            **tls_argument_spec(),
             data_dir=dict(type="path", required=True),
             source_host=dict(type="str", required=True),
             source_port=dict(type="int", default=5432),
@@ -414,6 +419,7 @@ def main():
         supports_check_mode=True,
     )
     check_port(module, "source_port")
+    check_tls(module)
     p = module.params
     if p["timeout"] <= 0:
         module.fail_json(msg=f"timeout must be a positive number of seconds, got {p['timeout']}")

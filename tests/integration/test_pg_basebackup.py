@@ -151,6 +151,12 @@ def test_a_port_where_nothing_answers_is_named_as_such(primary, target):
     assert not target.exists()
 
 
+def test_tls_required_from_a_server_without_tls_is_named_as_such(primary, target):
+    rc, res, _ = run_module("pg_basebackup", args_for(primary, target, ssl_mode="require"))
+    assert rc != 0 and "the TLS connection to 127.0.0.1 failed" in res["msg"], res["msg"]
+    assert not target.exists(), "nothing may be created before the primary answered"
+
+
 def test_failed_clone_leaves_a_marked_directory(primary, target):
     rc, res, raw = run_module("pg_basebackup", args_for(primary, target, slot_name="no_such_slot"))
     assert rc != 0 and "pg_basebackup exited" in res["msg"], raw
@@ -166,6 +172,9 @@ def test_failed_clone_leaves_a_marked_directory(primary, target):
     (dict(timeout=0), "timeout must be a positive"),
     (dict(data_dir="relative/dir"), "absolute path"),
     (dict(force="maybe"), "force"),
+    (dict(ssl_mode="strict"), "ssl_mode"),
+    (dict(ssl_mode="verify-full"), "verify-full checks the server's certificate: give ssl_root_cert"),
+    (dict(ssl_mode="verify-full", ssl_root_cert="/nonexistent/ca.crt"), "is not a readable file on this host"),
 ])
 def test_rejects_bad_arguments(primary, target, bad, message):
     rc, res, _ = run_module("pg_basebackup", args_for(primary, target, **bad))

@@ -1,0 +1,82 @@
+"""TLS between the database hosts (1 master + 1 replica, inventories/lab): the
+collection's CA, replication over TLS only, the standby verifying the primary's
+certificate, and certificates reissued when they near expiry."""
+
+import os
+import subprocess
+
+import pytest
+from cryptography import x509
+
+from conftest import ADDRESSES, INVENTORY, PROJECT, ansible_playbook, psql, secret, vm_host
+
+pytestmark = [pytest.mark.default, pytest.mark.usefixtures("lab_up")]
+
+TLS_DIR = INVENTORY / ".secrets" / "tls"
+VM_TLS = f"{PROJECT}/volumes/db/tls"
+
+
+def replication_from_vm2(sslmode):
+    """IDENTIFY_SYSTEM on vm1 over a replication connection opened from vm2's address."""
+    script = ("import os, psycopg2, psycopg2.extras; "
+              f"c = psycopg2.connect(host='{ADDRESSES['vm1']}', port=5433, user='supabase_replication_admin', "
+              f"password=os.environ['PGPASSWORD'], sslmode='{sslmode}', sslrootcert='{VM_TLS}/ca.crt', "
+              "connect_timeout=5, connection_factory=psycopg2.extras.PhysicalReplicationConnection); "
+              "cur = c.cursor(); cur.execute('IDENTIFY_SYSTEM'); print(cur.fetchone()[0])")
+    env = dict(os.environ, PGPASSWORD=secret("replication_password"))
+    return subprocess.run(["docker", "exec", "-e", "PGPASSWORD", "selfhost-lab-vm2", "python3", "-c", script],
+                          env=env, capture_output=True, text=True, timeout=30)
+
+
+def certificate(path):
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+def test_the_standby_streams_over_tls_and_verifies_the_primarys_certificate():
+    row = psql("vm1", "SELECT s.ssl, s.version FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid) "
+                      "WHERE r.application_name = 'vm2'")
+    assert row.startswith("t|TLSv1."), row
+    conninfo = psql("vm2", "SELECT conninfo FROM pg_stat_wal_receiver")
+    assert "sslmode=verify-full" in conninfo and f"sslrootcert={VM_TLS}/ca.crt" in conninfo
+
+
+def test_plain_text_replication_is_refused_and_tls_from_the_same_address_accepted():
+    plain = replication_from_vm2("disable")
+    assert plain.returncode != 0
+    assert "no pg_hba.conf entry for replication connection" in plain.stderr and "no encryption" in plain.stderr
+    verified = replication_from_vm2("verify-full")
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stdout.strip() == psql("vm1", "SELECT system_identifier FROM pg_control_system()")
+
+
+def test_each_host_has_a_certificate_for_its_names_signed_by_the_collections_ca():
+    ca = certificate(TLS_DIR / "ca.crt")
+    for vm in ("vm1", "vm2"):
+        cert = certificate(TLS_DIR / f"{vm}.crt")
+        cert.verify_directly_issued_by(ca)
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert str(names.get_values_for_type(x509.IPAddress)[0]) == ADDRESSES[vm]
+        assert vm in names.get_values_for_type(x509.DNSName)
+        host = vm_host(vm)
+        key = host.file(f"{VM_TLS}/server.key")
+        assert key.mode == 0o600 and key.uid != 0
+        assert host.file(f"{VM_TLS}/server.crt").content == (TLS_DIR / f"{vm}.crt").read_bytes()
+    assert (TLS_DIR / "ca.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_certificate_near_expiry_is_reissued_and_otherwise_left_alone():
+    before = certificate(TLS_DIR / "vm1.crt").serial_number
+    loaded = psql("vm1", "SELECT pg_conf_load_time()")
+    # Every certificate (365 days) expires within 400 days: this run reissues them.
+    res = ansible_playbook("site.yml", "-i", "inventories/lab", "--tags", "master", "-e", "cluster_tls_renew_days=400",
+                           timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:]
+    after = certificate(TLS_DIR / "vm1.crt").serial_number
+    assert after != before
+    assert vm_host("vm1").file(f"{VM_TLS}/server.crt").content == (TLS_DIR / "vm1.crt").read_bytes()
+    assert psql("vm1", "SELECT pg_conf_load_time()") != loaded, "the database did not reload the new certificate"
+    again = ansible_playbook("site.yml", "-i", "inventories/lab", "--tags", "master", timeout=600)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert certificate(TLS_DIR / "vm1.crt").serial_number == after
+    # The standby reconnects with the new certificate verified.
+    assert replication_from_vm2("verify-full").returncode == 0
