@@ -15,7 +15,9 @@ if [ "$(id -u)" = 0 ]; then
   chown postgres:postgres "$PGDATA" /var/run/postgresql
   chmod 0700 "$PGDATA"
   chown postgres:postgres /etc/postgresql-custom 2>/dev/null || true
-  exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
+  # As gosu in the official image: the server's HOME is its user's (libpq
+  # looks there for client certificates when a standby connects over TLS).
+  HOME=/var/lib/postgresql exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
 fi
 
 # Like the official image: without a root key, make a new random one.
