@@ -263,7 +263,7 @@ def test_failover_after_the_primary_vm_dies_loses_at_most_what_it_reports():
     streams_from(other, new)
 
 
-def test_the_old_primary_comes_back_as_a_standby_with_rejoin():
+def test_the_old_primary_comes_back_as_a_standby_with_rejoin(tmp_path):
     old = next(vm for vm in VMS if subprocess.run(
         ["docker", "inspect", "-f", "{{.State.Running}}", f"{PREFIX}-{vm}"],
         capture_output=True, text=True).stdout.strip() == "false")
@@ -273,6 +273,14 @@ def test_the_old_primary_comes_back_as_a_standby_with_rejoin():
     # Its database came back by itself as a primary of the old timeline: fenced from clients (no endpoint).
     wait_until(lambda: role(old) != "down", 60)
     assert endpoint_holder() == new
+    # Two primaries now: status.yml calls it split brain, and switchover.yml refuses to act.
+    assert role(old) == "primary"
+    res, report = status(tmp_path)
+    assert res.returncode != 0 and "split brain" in " | ".join(report["problems"]), report["problems"]
+    third = next(vm for vm in VMS if vm not in (old, new))
+    refused, _ = timed_playbook("playbooks/switchover.yml", "-e", f"new_primary={third}")
+    assert refused.returncode != 0 and "all answer as primary" in refused.stdout, refused.stdout[-3000:]
+    assert role(third) == "standby" and role(new) == "primary"
     res, _ = timed_playbook("playbooks/rejoin.yml", "-e", f"host={old}")
     if res.returncode != 0:
         confirm = re.search(r"confirm with -e discard_wal=(\S+)", res.stdout)
