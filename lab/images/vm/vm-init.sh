@@ -5,6 +5,10 @@ set -eu
 rm -f /var/run/docker.pid
 # What an enabled keepalived unit does on a real VM: start at boot once the
 # collection configured it (its track file is on /run, so it claims nothing).
+# Likewise the host firewall's rules (the collection's boot unit on a real VM).
+if [ -f /etc/selfhost-supabase/firewall.nft ]; then
+  nft -f /etc/selfhost-supabase/firewall.nft || true
+fi
 if [ -f /etc/keepalived/keepalived.conf ]; then
   keepalived --use-file /etc/keepalived/keepalived.conf --log-detail || true
 fi
