@@ -2,13 +2,16 @@
 collection's CA, replication over TLS only, the standby verifying the primary's
 certificate, and certificates reissued when they near expiry."""
 
+import json
 import os
+import socket
+import ssl
 import subprocess
 
 import pytest
 from cryptography import x509
 
-from conftest import ADDRESSES, INVENTORY, PROJECT, ansible_playbook, psql, secret, vm_host
+from conftest import ADDRESSES, INVENTORY, PROJECT, ansible_playbook, psql, secret, vm_host, wait_until
 
 pytestmark = [pytest.mark.default, pytest.mark.usefixtures("lab_up")]
 
@@ -80,3 +83,52 @@ def test_a_certificate_near_expiry_is_reissued_and_otherwise_left_alone():
     assert certificate(TLS_DIR / "vm1.crt").serial_number == after
     # The standby reconnects with the new certificate verified.
     assert replication_from_vm2("verify-full").returncode == 0
+
+
+API_TLS = f"{PROJECT}/volumes/api/tls"
+
+
+def test_kong_is_given_a_certificate_of_the_ca_for_the_api_addresses_on_every_host():
+    """Kong does not start in the lab: its rendered service and files are checked, and the
+    certificate and key are served by openssl on the VM to a client that verifies them."""
+    ca_file = TLS_DIR / "ca.crt"
+    for vm in ("vm1", "vm2"):
+        host = vm_host(vm)
+        cert = certificate(TLS_DIR / f"{vm}-api.crt")
+        cert.verify_directly_issued_by(certificate(ca_file))
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert {str(a) for a in names.get_values_for_type(x509.IPAddress)} == {ADDRESSES[vm], "172.30.0.10"}
+        assert host.file(f"{API_TLS}/server.crt").content == (TLS_DIR / f"{vm}-api.crt").read_bytes()
+        assert host.file(f"{API_TLS}/server.key").mode == 0o600
+        assert host.file(f"{PROJECT}/volumes/api/kong.yml").mode == 0o600
+        config = json.loads(host.check_output(
+            f"cd {PROJECT} && docker compose -f docker-compose-master.yml config --format json"))
+        kong = config["services"]["kong"]
+        assert kong["environment"]["KONG_SSL_CERT"] == "/home/kong/tls/server.crt"
+        assert kong["environment"]["KONG_SSL_CERT_KEY"] == "/home/kong/tls/server.key"
+        assert {"source": API_TLS, "target": "/home/kong/tls", "read_only": True} in [
+            {k: v[k] for k in ("source", "target", "read_only")} for v in kong["volumes"] if "read_only" in v]
+        assert {"published": "8443", "target": 8443} in [
+            {"published": p.get("published"), "target": p["target"]} for p in kong["ports"]]
+
+        # A TLS client that trusts only the CA accepts the pair for the VM's address.
+        server = subprocess.Popen(["docker", "exec", f"selfhost-lab-{vm}", "timeout", "20", "openssl", "s_server",
+                                   "-quiet", "-accept", "18443", "-cert", f"{API_TLS}/server.crt",
+                                   "-key", f"{API_TLS}/server.key"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            context = ssl.create_default_context(cafile=str(ca_file))
+
+            def handshake():
+                try:
+                    with socket.create_connection((ADDRESSES[vm], 18443), timeout=2) as raw:
+                        with context.wrap_socket(raw, server_hostname=ADDRESSES[vm]) as tls:
+                            return tls.getpeercert()["subject"]
+                except ConnectionRefusedError:
+                    return None
+            subject, _ = wait_until(handshake, timeout=15)
+            assert ((("commonName", f"{vm}-api"),),) == subject
+        finally:
+            server.kill()
+            subprocess.run(["docker", "exec", f"selfhost-lab-{vm}", "pkill", "-f", "s_server"],
+                           capture_output=True, timeout=30)
