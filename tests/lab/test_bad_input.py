@@ -82,7 +82,7 @@ CASES = [
     ("Kong key path not on the controller", None,
      ["-e", "cluster_api_tls_cert=/etc/hostname", "-e", "cluster_api_tls_key=/nonexistent/api.key"],
      "cluster_api_tls_key /nonexistent/api.key is not a file on the controller"),
-    ("Kong TLS without a CA or a certificate", None, ["-e", "cluster_tls=false"],
+    ("Kong TLS without a CA or a certificate", None, ["-e", "cluster_tls=false", "-e", "cluster_api_tls=true"],
      "cluster_api_tls is on but cluster_tls is off"),
     ("admin network without a prefix length", None, ["-e", '{"cluster_admin_cidrs": ["192.0.2.7"]}'],
      "cluster_admin_cidrs holds '192.0.2.7'"),

@@ -45,11 +45,6 @@ def test_the_init_sql_ran_on_first_start():
     assert psql("vm1", "SELECT count(*) FROM supabase_functions.migrations") == "1"
 
 
-@pytest.mark.parametrize("role", ["authenticator", "supabase_auth_admin", "supabase_storage_admin", "pgbouncer"])
-def test_the_service_roles_log_in_with_postgres_password(role):
-    assert psql("vm1", "SELECT current_user", user=role, host="127.0.0.1") == role
-
-
 def test_the_monitor_turns_healthy_again_after_the_replica_restarts():
     host = vm_host("vm2")
     host.check_output("docker restart -t 10 supabase-db")
