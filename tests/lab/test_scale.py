@@ -26,6 +26,13 @@ def hba(vm="vm1"):
     return vm_host(vm).file(f"{PROJECT}/config/pg_hba.conf").content_string
 
 
+def reaches_vm1_database(vm):
+    """Whether a TCP connection from vm to vm1's database port opens (the firewall drops it otherwise)."""
+    script = ("import socket\ntry:\n    socket.create_connection(('%s', 5433), timeout=2)\n    print('open')\n"
+              "except OSError as e:\n    print(type(e).__name__)" % ADDRESSES["vm1"])
+    return vm_host(vm).check_output(f"python3 -c \"{script}\"") == "open"
+
+
 def test_both_replicas_stream_and_serve_what_the_master_writes():
     assert wait_until(lambda: psql("vm1", STREAMING) == "vm2,vm3", timeout=30)[0]
     slots = psql("vm1", "SELECT string_agg(slot_name || ':' || active, ',' ORDER BY slot_name) FROM pg_replication_slots "
@@ -53,6 +60,7 @@ def test_retire_a_replica_then_add_it_back_with_limit_touching_nothing_else():
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr
     assert psql("vm1", "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'vm3'") == "0"
     assert ADDRESSES["vm3"] not in hba(), "the retired replica may still replicate"
+    assert not reaches_vm1_database("vm3"), "vm1's firewall still lets the retired replica in"
     assert not vm_host("vm3").run("docker inspect supabase-db").succeeded
     assert not vm_host("vm3").file(f"{PROJECT}/volumes/db/data/PG_VERSION").exists
     assert psql("vm1", STREAMING) == "vm2"
@@ -69,6 +77,7 @@ def test_retire_a_replica_then_add_it_back_with_limit_touching_nothing_else():
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr
     assert wait_until(lambda: psql("vm1", STREAMING) == "vm2,vm3", timeout=30)[0]
     assert psql("vm3", "SELECT pg_is_in_recovery()") == "t"
+    assert reaches_vm1_database("vm3")
     # The master's files (pg_hba.conf rendered back identical) and containers, and vm2, are as before.
     assert vm_state("vm1") == vm1_before
     assert vm_state("vm2") == vm2_before
