@@ -184,7 +184,10 @@ def parse_conninfo(conninfo):
 
 
 def probe_role(conninfo, timeout):
-    """'primary' or 'standby' for the server a conninfo points at; None when it does not answer.
+    """'primary' or 'standby' for the server a conninfo points at; None when it does not answer
+    (or answers that it is shutting down); ('unknown', error) when it accepts the
+    connection but the login fails (pg_hba.conf, TLS, password): a live server
+    whose role cannot be told.
 
     Uses a replication connection (what pg_hba grants replicas) and SHOW
     in_hot_standby, which walsenders answer.
@@ -201,8 +204,9 @@ def probe_role(conninfo, timeout):
     kwargs["connect_timeout"] = max(2, math.ceil(timeout))
     try:
         conn = psycopg2.connect(connection_factory=psycopg2.extras.PhysicalReplicationConnection, **kwargs)
-    except psycopg2.Error:
-        return None
+    except psycopg2.Error as exc:
+        error = str(exc).strip()
+        return None if "shutting down" in error else ("unknown", error)
     try:
         return "standby" if in_recovery(conn) else "primary"
     except psycopg2.Error:

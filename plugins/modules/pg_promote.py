@@ -14,7 +14,8 @@ description:
   - Promotes a running standby with C(pg_promote(wait => true)); the server is not restarted.
   - Optionally waits first until the standby has replayed a given LSN (a planned
     switchover passes the old primary's last LSN so nothing committed is lost).
-  - Refuses when the server it streams from still answers as a primary, unless
+  - Refuses when the server it streams from still answers as a primary, or accepts the
+    connection but refuses the login (so its role cannot be told), unless
     O(old_primary_fenced=true) says the operator has fenced it.
   - A server that already was promoted (a primary on a timeline after the first) is left
     alone (changed=false). A primary still on timeline 1 was never a standby, so the module
@@ -110,7 +111,7 @@ replay_lsn:
   type: str
   sample: 0/3000148
 upstream:
-  description: What the guard found at the server's upstream (host, port, answered, role).
+  description: What the guard found at the server's upstream (host, port, answered, role: primary, standby, unknown when it answered but refused the login, or null).
   returned: always
   type: dict
   sample: {host: 10.0.0.11, port: 5433, answered: false, role: null}
@@ -171,9 +172,20 @@ def main():
     upstream = dict(host=info.get("host"), port=int(info["port"]) if info.get("port") else None,
                     answered=False, role=None)
     if not p["old_primary_fenced"] and upstream["host"]:
-        upstream["role"] = probe_role(info, p["upstream_timeout"])
-        upstream["answered"] = upstream["role"] is not None
+        role = probe_role(info, p["upstream_timeout"])
+        error = None
+        if isinstance(role, tuple):
+            role, error = role
+        upstream["role"] = role
+        upstream["answered"] = role is not None
     result["upstream"] = upstream
+    if upstream["role"] == "unknown":
+        module.fail_json(msg=(f"refusing to promote {p['login_host']}:{p['login_port']}: the server it streams "
+                              f"from, {upstream['host']}:{upstream['port']}, accepts connections but could not "
+                              f"be asked whether it is a primary ({error.splitlines()[0]}). Fix that login "
+                              "(pg_hba.conf, TLS, the replication password) or stop or fence that server first "
+                              "(or, when it cannot take writes any more, set old_primary_fenced: true)."),
+                         **result)
     if upstream["role"] == "primary":
         module.fail_json(msg=(f"refusing to promote {p['login_host']}:{p['login_port']}: the server it streams "
                               f"from, {upstream['host']}:{upstream['port']}, still answers as a primary, and two "

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import admin_args, run_module
+from conftest import REPL_USER, admin_args, run_module
 
 
 def promote(server, check_mode=False, **extra):
@@ -16,6 +16,20 @@ def test_refuses_while_the_upstream_still_answers_as_primary(pair):
     assert "still answers as a primary" in res["msg"] and "old_primary_fenced" in res["msg"]
     assert res["upstream"]["answered"] is True and res["upstream"]["role"] == "primary"
     assert standby.query("SELECT pg_is_in_recovery()") == [(True,)]
+
+
+def test_refuses_when_the_upstream_answers_but_refuses_the_login(pair):
+    primary, standby = pair
+    # The primary is alive, but the standby's credentials no longer open it.
+    primary.query(f"ALTER ROLE {REPL_USER} PASSWORD 'changed-elsewhere-0123456789'")
+    rc, res, _ = promote(standby)
+    assert rc != 0
+    assert "accepts connections but could not be asked whether it is a primary" in res["msg"]
+    assert "password authentication failed" in res["msg"]
+    assert res["upstream"]["answered"] is True and res["upstream"]["role"] == "unknown"
+    assert standby.query("SELECT pg_is_in_recovery()") == [(True,)]
+    rc, res, raw = promote(standby, old_primary_fenced=True)
+    assert rc == 0 and res["promoted"] is True, raw
 
 
 def test_check_mode_predicts_without_promoting(pair):
