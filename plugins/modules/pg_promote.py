@@ -111,7 +111,9 @@ replay_lsn:
   type: str
   sample: 0/3000148
 upstream:
-  description: What the guard found at the server's upstream (host, port, answered, role: primary, standby, unknown when it answered but refused the login, or null).
+  description:
+    - What the guard found at the server's upstream (host, port, answered, role).
+    - role is primary, standby, unknown (it accepted the connection but refused the login) or null.
   returned: always
   type: dict
   sample: {host: 10.0.0.11, port: 5433, answered: false, role: null}
