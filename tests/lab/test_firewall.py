@@ -134,7 +134,7 @@ def test_firewall_off_and_on_changes_only_the_guarded_ports_and_writes_the_port_
     targets += [[ADDRESSES[vm], p] for vm in ports for p in (REPLICATION_PORT, ANALYTICS_PORT)
                 if p not in ports[vm]]
     try:
-        firewall_run("-e", "firewall_enabled=false")
+        firewall_run("-e", "cluster_firewall=false")
         assert not table_loaded("vm1") and not table_loaded("vm2")
         assert not vm_host("vm1").file("/etc/selfhost-supabase/firewall.nft").exists
         before = probe_from("outsider", targets)
