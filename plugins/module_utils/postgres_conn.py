@@ -184,10 +184,11 @@ def parse_conninfo(conninfo):
 
 
 def probe_role(conninfo, timeout):
-    """'primary' or 'standby' for the server a conninfo points at; None when it does not answer
-    (or answers that it is shutting down); ('unknown', error) when it accepts the
-    connection but the login fails (pg_hba.conf, TLS, password): a live server
-    whose role cannot be told.
+    """(role, error) of the server a conninfo points at.  role: 'primary' or
+    'standby'; None when it does not answer (or answers that it is shutting
+    down); 'unknown' when it accepts the connection but the login fails
+    (pg_hba.conf, TLS, password), a live server whose role cannot be told, with
+    libpq's message as error (None otherwise).
 
     Uses a replication connection (what pg_hba grants replicas) and SHOW
     in_hot_standby, which walsenders answer.
@@ -200,17 +201,17 @@ def probe_role(conninfo, timeout):
         socket.create_connection((kwargs.get("host") or "localhost", int(kwargs.get("port") or 5432)),
                                  timeout=timeout).close()
     except OSError:
-        return None
+        return None, None
     kwargs["connect_timeout"] = max(2, math.ceil(timeout))
     try:
         conn = psycopg2.connect(connection_factory=psycopg2.extras.PhysicalReplicationConnection, **kwargs)
     except psycopg2.Error as exc:
         error = str(exc).strip()
-        return None if "shutting down" in error else ("unknown", error)
+        return (None, None) if "shutting down" in error else ("unknown", error)
     try:
-        return "standby" if in_recovery(conn) else "primary"
+        return ("standby" if in_recovery(conn) else "primary"), None
     except psycopg2.Error:
-        return None
+        return None, None
     finally:
         conn.close()
 

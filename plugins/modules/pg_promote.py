@@ -174,12 +174,8 @@ def main():
     upstream = dict(host=info.get("host"), port=int(info["port"]) if info.get("port") else None,
                     answered=False, role=None)
     if not p["old_primary_fenced"] and upstream["host"]:
-        role = probe_role(info, p["upstream_timeout"])
-        error = None
-        if isinstance(role, tuple):
-            role, error = role
-        upstream["role"] = role
-        upstream["answered"] = role is not None
+        upstream["role"], error = probe_role(info, p["upstream_timeout"])
+        upstream["answered"] = upstream["role"] is not None
     result["upstream"] = upstream
     if upstream["role"] == "unknown":
         module.fail_json(msg=(f"refusing to promote {p['login_host']}:{p['login_port']}: the server it streams "
