@@ -132,6 +132,41 @@ def connect(module, host, port, user, password, dbname="postgres", replication=F
     return conn
 
 
+def query_error(exc, sql, where):
+    """What a failed statement means and what to do, from the server's SQLSTATE."""
+    said = (getattr(exc, "pgerror", None) or str(exc)).strip()
+    statement = " ".join(sql.split())[:80]
+    code = getattr(exc, "pgcode", None)
+    if code == "42501":
+        return (f"{where}: the login role may not run `{statement}` (the server said: {said}). Log in as a "
+                "superuser (login_user: supabase_admin, the image's POSTGRES_PASSWORD) or grant the role "
+                "pg_monitor.")
+    if code is None or isinstance(exc, psycopg2.OperationalError):
+        return (f"{where}: the connection failed during `{statement}` (the server said: {said}). Check that "
+                "the server still runs (docker ps, its log) and run the task again.")
+    return f"{where}: `{statement}` failed (the server said: {said}). Check the server's log."
+
+
+class Cursor:
+    """A cursor whose failed statements fail the module with what to do (and
+    ``result`` as it stands), never with a traceback."""
+
+    def __init__(self, module, conn, where, result=None):
+        self._module = module
+        self._cur = conn.cursor()
+        self._where = where
+        self.result = result if result is not None else {}
+
+    def execute(self, sql, params=None):
+        try:
+            self._cur.execute(sql, params)
+        except psycopg2.Error as exc:
+            self._module.fail_json(msg=query_error(exc, sql, self._where), **self.result)
+
+    def __getattr__(self, name):
+        return getattr(self._cur, name)
+
+
 def identify_system(module, conn):
     """Return (system_identifier, timeline, xlogpos) over a replication connection."""
     cur = conn.cursor()
@@ -152,7 +187,7 @@ def fetch_dicts(cur, sql, params=None):
 
 def lsn_to_int(lsn):
     """'16/B374D848' -> integer position; raises ValueError on anything else."""
-    high, _, low = str(lsn).partition("/")
+    high, _sep, low = str(lsn).partition("/")
     if not high or not low:
         raise ValueError(f"not an LSN: {lsn!r}")
     return (int(high, 16) << 32) + int(low, 16)
@@ -193,8 +228,8 @@ def probe_role(conninfo, timeout):
     Uses a replication connection (what pg_hba grants replicas) and SHOW
     in_hot_standby, which walsenders answer.
     """
-    kwargs = {k: v for k, v in conninfo.items() if k in ("host", "port", "user", "password", "sslmode",
-                                                        "sslrootcert", "passfile")}
+    kwargs = {k: v for k, v in conninfo.items()
+              if k in ("host", "port", "user", "password", "sslmode", "sslrootcert", "passfile")}
     # A dead host is given up after `timeout` seconds (a float): libpq waits at
     # least 2 s, so a plain TCP connection asks first.
     try:

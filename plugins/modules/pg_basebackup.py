@@ -21,14 +21,17 @@ description:
   - The password travels in a temporary password file readable only by the image's
     postgres user, never on a command line and never in output.
 author:
-  - selfhost.supabase contributors
+  - selfhost.supabase contributors (!UNKNOWN)
 attributes:
   check_mode:
     support: full
     details: Reads the directory and asks the primary for its system identifier; changes nothing.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - selfhost.supabase.postgres_tls
 options:
   data_dir:
@@ -151,7 +154,7 @@ seconds:
   type: float
   sample: 2.4
 throughput_bytes_per_second:
-  description: O(bytes) divided by O(seconds); 0 when nothing was cloned.
+  description: RV(bytes) divided by RV(seconds); 0 when nothing was cloned.
   returned: always
   type: int
   sample: 16367360
@@ -169,20 +172,14 @@ actions:
 """
 
 import os
-import pwd
-import subprocess
-import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.selfhost.supabase.plugins.module_utils import datadir
-from ansible_collections.selfhost.supabase.plugins.module_utils import oneoff_container
 from ansible_collections.selfhost.supabase.plugins.module_utils.oneoff_container import tls_volume
+from ansible_collections.selfhost.supabase.plugins.module_utils.pg_tools import ToolRunner
 from ansible_collections.selfhost.supabase.plugins.module_utils.postgres_conn import (
     check_port, check_tls, connect, identify_system, in_recovery, tls_argument_spec, tls_env, tls_params)
-
-CONTAINER_DATA = "/var/lib/postgresql/data"
-CONTAINER_PASSFILE = "/run/selfhost-basebackup.pgpass"
 
 REFUSALS = {
     datadir.PRIMARY: ("{dir} holds a primary (no standby.signal) of system {found}. It may be a "
@@ -240,15 +237,6 @@ class BaseBackup:
             self.refuse("foreign", found, want)
         self.refuse(state, found, want)
 
-    def owner_ids(self, cli):
-        if self.p["executor"] == "docker":
-            return oneoff_container.image_user_ids(self.module, cli, self.p["image"], self.p["os_user"])
-        try:
-            pw = pwd.getpwnam(self.p["os_user"])
-        except KeyError:
-            self.module.fail_json(msg=f"os_user {self.p['os_user']!r} does not exist on this host")
-        return pw.pw_uid, pw.pw_gid
-
     def command(self, data_dir):
         cmd = ["-D", data_dir, "-h", self.p["primary_host"], "-p", str(self.p["primary_port"]),
                "-U", self.p["replication_user"], "--no-password", "-X", "stream",
@@ -257,8 +245,9 @@ class BaseBackup:
             cmd += ["-S", self.p["slot_name"]]
         return cmd
 
-    def clone(self, uid, gid, cli):
+    def clone(self, runner):
         p = self.p
+        uid, gid = runner.owner_ids()
         parent = os.path.dirname(self.data_dir)
         os.makedirs(parent, exist_ok=True)
         marker = datadir.clone_marker(self.data_dir)
@@ -271,20 +260,12 @@ class BaseBackup:
         os.chmod(self.data_dir, 0o700)
         os.chown(self.data_dir, uid, gid)
 
-        fd, passfile = tempfile.mkstemp(prefix=".pgpass-", dir=parent)
-        try:
-            os.write(fd, datadir.passfile_line(p["primary_host"], p["primary_port"],
-                                               p["replication_user"], p["replication_password"]).encode())
-            os.close(fd)
-            os.chmod(passfile, 0o600)
-            os.chown(passfile, uid, gid)
-            with open(self.log_file, "ab") as log:
-                log.write(f"\n== {time.ctime()} pg_basebackup from {p['primary_host']}:{p['primary_port']}\n".encode())
-            started = time.monotonic()
-            rc = self.run_tool(uid, gid, passfile, cli)
-            seconds = time.monotonic() - started
-        finally:
-            os.unlink(passfile)
+        runner.note(f"{time.ctime()} pg_basebackup from {p['primary_host']}:{p['primary_port']}")
+        started = time.monotonic()
+        with runner.password(p["primary_host"], p["primary_port"], p["replication_user"], p["replication_password"]):
+            rc, _out = runner.run(["pg_basebackup"] + self.command(self.data_dir), network=True,
+                                  tls_volumes=tls_volume(p), env=tls_env(p))
+        seconds = time.monotonic() - started
         if rc != 0:
             tail = self.log_tail()
             why = "timed out after %ss" % p["timeout"] if rc is None else f"exited with {rc}"
@@ -297,35 +278,6 @@ class BaseBackup:
         size = datadir.size_bytes(self.data_dir)
         self.result.update(bytes=size, seconds=round(seconds, 3),
                            throughput_bytes_per_second=int(size / seconds) if seconds > 0 else size)
-
-    def run_tool(self, uid, gid, passfile, cli):
-        p = self.p
-        if p["executor"] == "docker":
-            return oneoff_container.run(
-                self.module, cli, p["image"], ["pg_basebackup"] + self.command(CONTAINER_DATA),
-                self.log_file, p["timeout"], user=f"{uid}:{gid}", network_mode="host",
-                environment={"PGPASSFILE": CONTAINER_PASSFILE, **tls_env(p)},
-                volumes=dict({self.data_dir: {"bind": CONTAINER_DATA, "mode": "rw"},
-                              passfile: {"bind": CONTAINER_PASSFILE, "mode": "ro"}},
-                             **tls_volume(p)))
-        if not os.access(p["pg_basebackup_path"], os.X_OK):
-            self.module.fail_json(msg=f"pg_basebackup_path {p['pg_basebackup_path']} is not an executable; "
-                                      "install PostgreSQL's client binaries or use executor: docker")
-        env = dict(os.environ, PGPASSFILE=passfile, **tls_env(p))
-
-        def drop_privileges():
-            if os.getuid() == 0 and uid != 0:
-                os.setgid(gid)
-                os.setuid(uid)
-        with open(self.log_file, "ab") as log:
-            proc = subprocess.Popen([p["pg_basebackup_path"]] + self.command(self.data_dir), stdout=log,
-                                    stderr=subprocess.STDOUT, env=env, preexec_fn=drop_privileges)
-            try:
-                return proc.wait(timeout=p["timeout"])
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                return None
 
     def write_standby_config(self):
         p = self.p
@@ -353,9 +305,8 @@ class BaseBackup:
         self.result["changed"] = True
         if self.module.check_mode:
             return self.result
-        cli = oneoff_container.client(self.module) if self.p["executor"] == "docker" else None
-        uid, gid = self.owner_ids(cli)
-        self.clone(uid, gid, cli)
+        self.clone(ToolRunner(self.module, self.data_dir, self.log_file,
+                              binaries={"pg_basebackup": self.p["pg_basebackup_path"]}))
         cloned = datadir.system_identifier(self.data_dir)
         if cloned != sysid:
             self.module.fail_json(msg=f"the clone in {self.data_dir} is system {cloned}, expected {sysid}",

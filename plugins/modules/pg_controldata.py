@@ -18,13 +18,17 @@ description:
   - With O(stop_container), first shuts the server down by stopping its container (a fast, clean
     shutdown), so that a switchover spends one step, not two, while clients cannot write.
 author:
-  - selfhost.supabase contributors
+  - selfhost.supabase contributors (!UNKNOWN)
 attributes:
   check_mode:
     support: full
     details: Only reads; with O(stop_container) the container is not stopped, and the file is read as it is.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 options:
   data_dir:
     description: Host path of the data directory.

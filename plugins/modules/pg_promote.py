@@ -21,15 +21,18 @@ description:
     alone (changed=false). A primary still on timeline 1 was never a standby, so the module
     refuses it (pointing it at the wrong host is the likelier mistake).
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - selfhost.supabase.postgres_login
 author:
-  - selfhost.supabase contributors
+  - selfhost.supabase contributors (!UNKNOWN)
 attributes:
   check_mode:
     support: full
     details: Runs every check (role, guard, replayed LSN) and reports whether it would promote.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 options:
   login_host:
     description: Host of the standby to promote.
@@ -123,7 +126,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.selfhost.supabase.plugins.module_utils.postgres_conn import (
-    check_port, connect, connection_argument_spec, lsn_to_int, parse_conninfo, probe_role, server_timeline)
+    Cursor, check_port, connect, connection_argument_spec, lsn_to_int, parse_conninfo, probe_role, server_timeline)
 
 
 def upstream_of(cur):
@@ -155,12 +158,13 @@ def main():
 
     conn = connect(module, p["login_host"], p["login_port"], p["login_user"], p["login_password"],
                    p["login_db"], timeout=p["connect_timeout"])
-    cur = conn.cursor()
+    cur = Cursor(module, conn, f"{p['login_host']}:{p['login_port']}")
     cur.execute("SELECT pg_is_in_recovery()")
     in_recovery = cur.fetchone()[0]
     timeline = server_timeline(cur, in_recovery)
     result = dict(changed=False, promoted=False, timeline=timeline, previous_timeline=timeline, seconds=0.0,
                   replay_lsn=None, upstream={})
+    cur.result = result
     if not in_recovery and timeline == 1:
         module.fail_json(msg=f"{p['login_host']}:{p['login_port']} is a primary that was never a standby "
                              "(timeline 1): there is nothing to promote. Point login_host at the standby "
@@ -202,15 +206,18 @@ def main():
                                   "so promoting it now would lose writes. Check that it streams."), **result)
         time.sleep(0.1)
 
-    result.update(changed=True, promoted=True)
+    result["changed"] = True
     if module.check_mode:
+        result["promoted"] = True
         module.exit_json(**result)
     started = time.monotonic()
     cur.execute("SELECT pg_promote(wait => true, wait_seconds => %s)", (p["wait_timeout"],))
-    if not cur.fetchone()[0]:
-        module.fail_json(msg=f"pg_promote did not finish within {p['wait_timeout']} s; check the server log",
-                         **result)
     result["seconds"] = round(time.monotonic() - started, 3)
+    if not cur.fetchone()[0]:
+        module.fail_json(msg=(f"the promotion was requested but had not finished after {p['wait_timeout']} s: "
+                              "the server may still finish it. Ask it (SELECT pg_is_in_recovery()) and read "
+                              "its log before you act on it."), **result)
+    result["promoted"] = True
     result["timeline"] = server_timeline(cur, False)
     conn.close()
     module.exit_json(**result)

@@ -17,8 +17,9 @@ description:
   - The WAL between those two points was written only on this server; a rewind discards it.
     When there is any, the module refuses unless O(discard_wal) repeats that exact range, so
     an operator confirms what is lost, not just "yes".
-  - Asks the current primary for a C(CHECKPOINT) first, because C(pg_rewind) reads its timeline
-    from its control file, which a recently promoted server updates only at its next checkpoint.
+  - Asks the current primary for a C(CHECKPOINT) first (not in check mode), because C(pg_rewind)
+    reads its timeline from its control file, which a recently promoted server updates only at its
+    next checkpoint.
   - Then runs C(pg_rewind) (only when needed) and writes the standby configuration
     (C(standby.signal), C(primary_conninfo), C(primary_slot_name)); the next start of the
     server follows the current primary.
@@ -26,14 +27,22 @@ description:
     so that the caller can clone the primary again instead (selfhost.supabase.pg_basebackup with force).
   - By default runs the database image's own tools in one-off containers on the target host.
 author:
-  - selfhost.supabase contributors
+  - selfhost.supabase contributors (!UNKNOWN)
 attributes:
   check_mode:
     support: full
-    details: Runs the dry run and reports the range that would be discarded; changes nothing.
+    details:
+      - Runs the dry run on the data directory mounted read-only and reports the range that would be
+        discarded; changes nothing on this host or on the current primary.
+      - The primary is not asked for a C(CHECKPOINT); when its control file still names an older
+        timeline, the divergence is read from its timeline history instead.
+      - The tools' output goes to Ansible's temporary directory, not to O(log_file).
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - selfhost.supabase.postgres_tls
 options:
   data_dir:
@@ -182,18 +191,14 @@ log_file:
 
 import os
 import re
-import subprocess
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.selfhost.supabase.plugins.module_utils import datadir
-from ansible_collections.selfhost.supabase.plugins.module_utils import oneoff_container
 from ansible_collections.selfhost.supabase.plugins.module_utils.oneoff_container import tls_volume
+from ansible_collections.selfhost.supabase.plugins.module_utils.pg_tools import ToolRunner
 from ansible_collections.selfhost.supabase.plugins.module_utils.postgres_conn import (
-    check_port, check_tls, connect, in_recovery, lsn_to_int, server_timeline, tls_argument_spec, tls_params)
+    Cursor, check_port, check_tls, connect, in_recovery, lsn_to_int, server_timeline, tls_argument_spec, tls_params)
 
-CONTAINER_DATA = "/var/lib/postgresql/data"
-CONTAINER_PASSFILE = "/run/selfhost-rejoin.pgpass"
 LSN = r"([0-9A-Fa-f]+/[0-9A-Fa-f]+)"
 
 
@@ -205,8 +210,10 @@ class Rejoin:
         self.log_file = self.p["log_file"] or os.path.join(os.path.dirname(self.data_dir), "pg_rewind.log")
         self.result = dict(changed=False, rewind_needed=False, rewound=False, discard_range="",
                            discard_bytes=0, local_end_lsn="", log_file=self.log_file)
-        self.cli = oneoff_container.client(module) if self.p["executor"] == "docker" else None
-        self.passfile = None
+        self.runner = ToolRunner(module, self.data_dir, self.log_file, bin_dir=self.p["bin_dir"])
+        self.cli = self.runner.cli
+        # Where the source's history left each timeline (check mode, see check_source).
+        self.source_switch_points = None
 
     def fail(self, msg, **extra):
         self.module.fail_json(msg=msg, **dict(self.result, **extra))
@@ -234,16 +241,26 @@ class Rejoin:
         conn = connect(self.module, p["source_host"], p["source_port"], p["source_user"], p["source_password"],
                        application_name="selfhost.supabase.pg_rejoin", tls=tls_params(p))
         try:
-            cur = conn.cursor()
+            cur = Cursor(self.module, conn, f"source {p['source_host']}:{p['source_port']}", self.result)
             if in_recovery(conn):
                 self.fail(f"source {p['source_host']}:{p['source_port']} is a standby, not the primary: "
                           "point source_host at the current primary")
             cur.execute("SELECT system_identifier::text FROM pg_control_system()")
             source_sysid = cur.fetchone()[0]
-            # pg_rewind takes the source's timeline from its control file, which a
-            # recently promoted server updates only at its next checkpoint.
-            cur.execute("CHECKPOINT")
             self.result["source_timeline"] = server_timeline(cur, False)
+            if not self.module.check_mode:
+                # pg_rewind takes the source's timeline from its control file, which a
+                # recently promoted server updates only at its next checkpoint.
+                cur.execute("CHECKPOINT")
+            else:
+                # Check mode asks the source for nothing that changes it: when its control
+                # file still names an older timeline, the dry run cannot see the divergence,
+                # and the source's timeline history tells where it left ours.
+                cur.execute("SELECT timeline_id FROM pg_control_checkpoint()")
+                if cur.fetchone()[0] != self.result["source_timeline"]:
+                    cur.execute("SELECT pg_read_file(%s)",
+                                ("pg_wal/%08X.history" % self.result["source_timeline"],))
+                    self.source_switch_points = timeline_switch_points(cur.fetchone()[0])
         finally:
             conn.close()
         if source_sysid != sysid:
@@ -252,44 +269,9 @@ class Rejoin:
                       "the primary again (pg_basebackup with force).")
 
     # ------------------------------------------------------------- tools
-    def tool(self, args, uid, gid, network=False):
+    def tool(self, args, network=False):
         """Run one of PostgreSQL's tools on the data directory; returns (rc, output)."""
-        with open(self.log_file, "ab") as log:
-            log.write(("\n== " + " ".join(args[:2]) + "\n").encode())
-        start = os.path.getsize(self.log_file)
-        if self.cli is not None:
-            volumes = dict({self.data_dir: {"bind": CONTAINER_DATA, "mode": "rw"}}, **tls_volume(self.p))
-            env = {}
-            if self.passfile:
-                volumes[self.passfile] = {"bind": CONTAINER_PASSFILE, "mode": "ro"}
-                env["PGPASSFILE"] = CONTAINER_PASSFILE
-            cmd = [a.replace(self.data_dir, CONTAINER_DATA) for a in args]
-            rc = oneoff_container.run(self.module, self.cli, self.p["image"], cmd, self.log_file, self.p["timeout"],
-                                      user=f"{uid}:{gid}", network_mode="host" if network else "none",
-                                      environment=env, volumes=volumes)
-        else:
-            env = dict(os.environ, PGPASSFILE=self.passfile or "")
-            cmd = [os.path.join(self.p["bin_dir"], args[0])] + args[1:]
-
-            def drop_privileges():
-                if os.getuid() == 0 and uid != 0:
-                    os.setgid(gid)
-                    os.setuid(uid)
-            with open(self.log_file, "ab") as log:
-                try:
-                    rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd="/",
-                                        preexec_fn=drop_privileges, timeout=self.p["timeout"]).returncode
-                except subprocess.TimeoutExpired:
-                    rc = None
-        with open(self.log_file, errors="replace") as f:
-            f.seek(start)
-            return rc, f.read()
-
-    def owner_ids(self):
-        if self.cli is not None:
-            return oneoff_container.image_user_ids(self.module, self.cli, self.p["image"], self.p["os_user"])
-        st = os.stat(self.data_dir)
-        return st.st_uid, st.st_gid
+        return self.runner.run(args, network=network, tls_volumes=tls_volume(self.p))
 
     def conninfo(self):
         p = self.p
@@ -297,9 +279,9 @@ class Rejoin:
             ("host", p["source_host"]), ("port", p["source_port"]), ("user", p["source_user"]),
             ("dbname", "postgres"), ("connect_timeout", 10), *tls_params(p)])
 
-    def local_end(self, uid, gid):
+    def local_end(self):
         """End of this server's WAL: pg_waldump from its last checkpoint until the records stop."""
-        rc, out = self.tool(["pg_controldata", self.data_dir], uid, gid)
+        rc, out = self.tool(["pg_controldata", self.data_dir])
         if rc != 0:
             self.fail(f"pg_controldata failed on {self.data_dir} ({rc}): {out.strip()[-500:]}")
         checkpoint = re.search(r"Latest checkpoint location:\s+" + LSN, out)
@@ -308,7 +290,7 @@ class Rejoin:
             self.fail(f"pg_controldata did not show the latest checkpoint of {self.data_dir}: {out.strip()[-500:]}")
         end = checkpoint.group(1)
         _rc, out = self.tool(["pg_waldump", "--path", os.path.join(self.data_dir, "pg_wal"), "--timeline",
-                              tli.group(1), "--start", end, "--quiet"], uid, gid)
+                              tli.group(1), "--start", end, "--quiet"])
         # "error in WAL record at 0/3000148: invalid record length at 0/3000180: wanted 24, got 0"
         stop = re.search(r"error in WAL record at " + LSN + r": .*? at " + LSN, out)
         if stop:
@@ -316,7 +298,7 @@ class Rejoin:
         else:
             last = re.search(r"error in WAL record at " + LSN, out)
             end = last.group(1) if last else end
-        return end
+        return end, int(tli.group(1))
 
     # --------------------------------------------------------------- run
     def write_standby_config(self):
@@ -332,34 +314,35 @@ class Rejoin:
                       "into it instead (selfhost.supabase.pg_basebackup).")
         self.check_stopped()
         self.check_source(sysid)
-        uid, gid = self.owner_ids()
-        fd, self.passfile = tempfile.mkstemp(prefix=".pgpass-", dir=os.path.dirname(self.data_dir))
-        try:
-            os.write(fd, datadir.passfile_line(self.p["source_host"], self.p["source_port"], self.p["source_user"],
-                                               self.p["source_password"]).encode())
-            os.close(fd)
-            os.chmod(self.passfile, 0o600)
-            os.chown(self.passfile, uid, gid)
-            return self.rejoin(uid, gid)
-        finally:
-            os.unlink(self.passfile)
+        p = self.p
+        with self.runner.password(p["source_host"], p["source_port"], p["source_user"], p["source_password"]):
+            result = self.rejoin()
+        if not self.module.check_mode:
+            uid, gid = self.runner.owner_ids()
+            datadir.chown_tree(self.data_dir, uid, gid)
+        return result
 
-    def rejoin(self, uid, gid):
-        end = self.local_end(uid, gid)
+    def rejoin(self):
+        end, local_tli = self.local_end()
         self.result["local_end_lsn"] = end
         rc, out = self.tool(["pg_rewind", "--dry-run", "--progress", "-D", self.data_dir,
-                             "--source-server", self.conninfo()], uid, gid, network=True)
+                             "--source-server", self.conninfo()], network=True)
         diverged = re.search(r"servers diverged at WAL location " + LSN, out)
         if rc != 0:
             self.fail(f"pg_rewind --dry-run failed ({rc}); see {self.log_file}: {self.scrub(out)[-800:]}",
                       rewind_failed=True)
         needed = "no rewind required" not in out
+        diverged = diverged.group(1) if diverged else None
+        switch = (self.source_switch_points or {}).get(local_tli)
+        if switch is not None:
+            # The source left our timeline at `switch`: what we wrote past it is ours alone.
+            diverged, needed = switch, lsn_to_int(end) > lsn_to_int(switch)
         self.result["rewind_needed"] = needed
         if diverged:
-            self.result["diverged_lsn"] = diverged.group(1)
-            lost = lsn_to_int(end) - lsn_to_int(diverged.group(1))
+            self.result["diverged_lsn"] = diverged
+            lost = lsn_to_int(end) - lsn_to_int(diverged)
             if needed and lost > 0:
-                self.result.update(discard_range=f"{diverged.group(1)}-{end}", discard_bytes=lost)
+                self.result.update(discard_range=f"{diverged}-{end}", discard_bytes=lost)
         rng = self.result["discard_range"]
         if rng and self.p["discard_wal"] != rng and not self.module.check_mode:
             self.fail(f"rejoining discards the WAL this server wrote after the histories diverged: {rng} "
@@ -371,14 +354,13 @@ class Rejoin:
             return self.result
         if needed:
             rc, out = self.tool(["pg_rewind", "--progress", "-D", self.data_dir, "--source-server", self.conninfo()],
-                                uid, gid, network=True)
+                                network=True)
             if rc != 0:
                 self.fail(f"pg_rewind failed ({rc}): {self.scrub(out)[-800:]}. Clone the primary again "
                           "instead (pg_basebackup with force: true); see " + self.log_file, rewind_failed=True)
             self.result.update(rewound=True, changed=True)
         if self.write_standby_config():
             self.result["changed"] = True
-        datadir.chown_tree(self.data_dir, uid, gid)
         return self.result
 
     def standby_config_differs(self):
@@ -391,6 +373,16 @@ class Rejoin:
         for secret in (self.p["source_password"], self.p["replication_password"]):
             text = text.replace(secret, "********")
         return text
+
+
+def timeline_switch_points(history):
+    """{timeline: LSN where the server left it} from a timeline history file."""
+    points = {}
+    for line in history.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[0].isdigit() and re.fullmatch(LSN, fields[1]):
+            points[int(fields[0])] = fields[1]
+    return points
 
 
 def main():

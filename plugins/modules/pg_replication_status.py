@@ -20,15 +20,18 @@ description:
     a message naming what is unhealthy.
   - Never changes anything.
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - selfhost.supabase.postgres_login
 author:
-  - selfhost.supabase contributors
+  - selfhost.supabase contributors (!UNKNOWN)
 attributes:
   check_mode:
     support: full
     details: The module only reads; it behaves the same in check mode.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 options:
   login_host:
     description: Host of the server to inspect.
@@ -163,7 +166,11 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.selfhost.supabase.plugins.module_utils.postgres_conn import (
-    check_port, connect, connection_argument_spec, fetch_dicts, lsn_to_int, server_timeline)
+    Cursor, check_port, connect, connection_argument_spec, fetch_dicts, lsn_to_int, server_timeline)
+
+# What pg_stat_replication hides from a login without the privilege to read it.
+NO_STATS = ("its state and lag are hidden from {user}: grant it pg_read_all_stats (or pg_monitor), or log in "
+            "as a superuser")
 
 SLOTS_SQL = """
 SELECT slot_name AS name, slot_type AS type, active, wal_status::text AS wal_status,
@@ -220,6 +227,8 @@ def problems_of(state, p):
         s = by_name.get(name)
         if s is None:
             found.append(f"standby {name} is not connected")
+        elif s["state"] is None:
+            found.append(f"standby {name} is connected, but " + NO_STATS.format(user=p["login_user"]))
         elif s["state"] != "streaming":
             found.append(f"standby {name} is {s['state']}, not streaming")
     slots = {s["name"]: s for s in state["slots"]}
@@ -233,6 +242,11 @@ def problems_of(state, p):
         elif slots[name]["wal_status"] == "lost":
             found.append(f"slot {name} has lost WAL its standby needs: re-clone that standby")
     for s in state["standbys"]:
+        if (p["max_lag_bytes"] is not None or p["max_lag_seconds"] is not None) and s["replay_lag_bytes"] is None:
+            if s["application_name"] not in p["expected_standbys"]:
+                found.append(f"standby {s['application_name']}'s lag cannot be checked: "
+                             + NO_STATS.format(user=p["login_user"]))
+            continue
         if p["max_lag_bytes"] is not None and s["replay_lag_bytes"] > p["max_lag_bytes"]:
             found.append(f"standby {s['application_name']} lags {s['replay_lag_bytes']} bytes "
                          f"(max {p['max_lag_bytes']})")
@@ -285,7 +299,7 @@ def main():
                    p["login_db"], timeout=p["connect_timeout"])
     started = time.monotonic()
     try:
-        cur = conn.cursor()
+        cur = Cursor(module, conn, f"{p['login_host']}:{p['login_port']}")
         while True:
             state = read_state(cur)
             problems = problems_of(state, p)

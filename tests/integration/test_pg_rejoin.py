@@ -108,3 +108,36 @@ def test_switching_back_right_after_a_promotion_discards_nothing(pair):
         assert res["discard_range"] == "" and res["discard_bytes"] == 0, res
     finally:
         a.stop()
+
+
+def tree_state(path):
+    """Every file under path with its size and modification time."""
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def test_check_mode_changes_nothing_on_either_server(pair):
+    """The preview asks the new primary for no CHECKPOINT and writes no log and no password file
+    beside the data directory, yet names the range the real run then discards."""
+    old, new = pair
+    new.query("SELECT pg_promote(true, 30)")
+    old.query("CREATE TABLE only_on_old AS SELECT generate_series(1, 1000) AS n")
+    clean_stop(old)
+    checkpoints = "SELECT checkpoints_req FROM pg_stat_bgwriter"
+    control = "SELECT checkpoint_lsn::text, timeline_id FROM pg_control_checkpoint()"
+    # The promotion's own checkpoint, which runs in the background, must not count as the module's.
+    new.wait_for("SELECT timeline_id FROM pg_control_checkpoint()", [(2,)], timeout=30)
+    before = (new.query(checkpoints), new.query(control), tree_state(old.data_dir.parent / old.data_dir.name),
+              sorted(p.name for p in old.data_dir.parent.iterdir()))
+
+    rc, preview, raw = run_module("pg_rejoin", rejoin_args(old, new), check_mode=True)
+    assert rc == 0, raw
+    after = (new.query(checkpoints), new.query(control), tree_state(old.data_dir.parent / old.data_dir.name),
+             sorted(p.name for p in old.data_dir.parent.iterdir()))
+    assert after == before
+    assert preview["rewind_needed"] is True and preview["discard_bytes"] > 0
+    assert preview["discard_range"] == f"{preview['diverged_lsn']}-{preview['local_end_lsn']}"
+
+    # The real run (which checkpoints first) confirms the very range the preview named.
+    new.query("SELECT pg_create_physical_replication_slot('old', true)")
+    rc, res, raw = run_module("pg_rejoin", rejoin_args(old, new, discard_wal=preview["discard_range"]))
+    assert rc == 0 and res["rewound"] is True, raw

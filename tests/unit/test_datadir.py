@@ -57,3 +57,10 @@ def test_inspect_classifies_directories(tmp_path):
     assert datadir.inspect(tmp_path / "junk") == (datadir.UNKNOWN, None)
     Path(datadir.clone_marker(tmp_path / "s")).write_text("")
     assert datadir.inspect(tmp_path / "s") == (datadir.INTERRUPTED, None)
+
+
+def test_timeline_switch_points_read_a_history_file():
+    from ansible_collections.selfhost.supabase.plugins.modules.pg_rejoin import timeline_switch_points
+    history = "1\t0/3000148\tno recovery target specified\n\n2\t0/5A0C2D8\tno recovery target specified\n"
+    assert timeline_switch_points(history) == {1: "0/3000148", 2: "0/5A0C2D8"}
+    assert timeline_switch_points("") == {}
