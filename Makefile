@@ -5,12 +5,13 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 LAB := $(PY) lab/selfhost_lab.py
 
-.PHONY: help setup demo test test-fast test-units test-lab lint images lab-up lab-down lab-status
+.PHONY: help setup demo test test-fast test-units test-sanity test-lab lint images lab-up lab-down lab-status
 
 help:
 	@echo "make demo       build the lab, deploy 1 master + 1 replica, verify, print how to connect"
 	@echo "make test       every test: lint, fast module tests, molecule scenario in the lab"
 	@echo "make test-fast  lint + module tests against local PostgreSQL 15 (no Docker, seconds)"
+	@echo "make test-sanity  ansible-test sanity on the collection as it ships (built, installed)"
 	@echo "make test-lab   molecule scenarios default (1+1 VMs), scale and failover (1+2 VMs)"
 	@echo "make test-lab-default | test-lab-scale | test-lab-failover   one scenario"
 	@echo "make lab-up | lab-down | lab-status"
@@ -21,27 +22,34 @@ setup:
 demo:
 	@bash scripts/demo.sh
 
-REPORTS := .lab/junit-units.xml .lab/junit-lab-default.xml .lab/junit-lab-scale.xml .lab/junit-lab-failover.xml
+REPORTS := .lab/junit-sanity.xml .lab/junit-units.xml .lab/junit-lab-default.xml .lab/junit-lab-scale.xml \
+	.lab/junit-lab-failover.xml
+TIMED := scripts/timed.sh
 
+# Each part's wall time and status land in .lab/times/ and the summary prints them.
 test: setup
-	@rm -f $(REPORTS)
-	@$(MAKE) -k lint test-units test-lab; status=$$?; \
+	@rm -f $(REPORTS) .lab/times/*
+	@$(MAKE) -k lint test-sanity test-units test-lab; status=$$?; \
 	  $(PY) scripts/test_summary.py $(REPORTS) && exit $$status
 
 test-fast: setup lint test-units
 
 test-units:
 	@mkdir -p .lab
-	$(PY) -m pytest -q --junitxml=.lab/junit-units.xml tests/unit tests/integration
+	@$(TIMED) units $(PY) -m pytest -q --junitxml=.lab/junit-units.xml tests/unit tests/integration
+
+test-sanity: setup
+	@$(TIMED) sanity bash scripts/sanity.sh
 
 lint:
-	$(VENV)/bin/ansible-lint --profile production
+	@$(TIMED) lint $(VENV)/bin/ansible-lint --profile production
 
 test-lab: setup
-	@status=0; for s in default scale failover; do $(VENV)/bin/molecule test -s $$s || status=1; done; exit $$status
+	@status=0; for s in default scale failover; do $(TIMED) lab-$$s $(VENV)/bin/molecule test -s $$s || status=1; done; \
+	  exit $$status
 
 test-lab-%: setup
-	$(VENV)/bin/molecule test -s $*
+	@$(TIMED) lab-$* $(VENV)/bin/molecule test -s $*
 
 images: setup
 	$(LAB) images

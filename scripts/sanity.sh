@@ -38,5 +38,30 @@ if command -v pyenv >/dev/null; then
     pyenv_bins="$pyenv_bins:$(pyenv root)/versions/$v/bin"
   done
 fi
+set +e
 HOME=$WORK/home PATH="$ROOT/$VENV/bin:$PATH$pyenv_bins" \
-  "$ROOT/$VENV/bin/ansible-test" sanity --local --color no "$@"
+  "$ROOT/$VENV/bin/ansible-test" sanity --local --color no "$@" 2>&1 | tee "$WORK/sanity.log"
+rc=${PIPESTATUS[0]}
+set -e
+# One JUnit test case per sanity test, failed when ansible-test lists it as failed.
+"$ROOT/$VENV/bin/python" - "$WORK/sanity.log" "$ROOT/.lab/junit-sanity.xml" <<'PY'
+import re
+import sys
+import xml.etree.ElementTree as ET
+
+text = open(sys.argv[1]).read()
+tests = [name + (f" --python {version}" if version else "")
+         for name, version in re.findall(r'^Running sanity test "([^"]+)"(?: on Python (\S+))?', text, re.M)]
+failed = set()
+fatal = re.search(r"^FATAL: The \d+ sanity test\(s\) listed below.*\n((?:.+\n?)+)", text, re.M)
+if fatal:
+    failed = set(line.strip() for line in fatal.group(1).splitlines())
+suite = ET.Element("testsuite", name="ansible-test sanity", tests=str(len(tests)), failures=str(len(failed)),
+                   errors="0", skipped="0")
+for name in tests:
+    case = ET.SubElement(suite, "testcase", classname="sanity", name=name)
+    if name in failed:
+        ET.SubElement(case, "failure", message=f"ansible-test sanity --test {name} failed (see the log)")
+ET.ElementTree(suite).write(sys.argv[2])
+PY
+exit "$rc"

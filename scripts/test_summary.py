@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Add up the JUnit reports of a `make test` run into one closing line."""
+"""Add up the JUnit reports of a `make test` run into one closing line, after
+each part's wall time and status (written by scripts/timed.sh)."""
 
 import sys
 import xml.etree.ElementTree as ET
@@ -15,6 +16,15 @@ for report in reports:
             totals[key] += int(suite.get(key, 0))
 failed = totals["failures"] + totals["errors"]
 passed = totals["tests"] - failed - totals["skipped"]
+times = Path(".lab/times")
+parts = sorted(times.iterdir(), key=lambda p: p.stat().st_mtime) if times.is_dir() else []
+total = 0
+for part in parts:
+    seconds, rc = part.read_text().split()
+    total += int(seconds)
+    print(f"part {part.name:<14} {int(seconds) // 60:3d} min {int(seconds) % 60:02d} s  {'ok' if rc == '0' else 'FAILED'}")
+if parts:
+    print(f"parts together   {total // 60:3d} min {total % 60:02d} s")
 print(f"reports: {', '.join(map(str, reports)) or 'none'}")
 if missing:
     print(f"missing (those tests never ran; see the log above): {', '.join(missing)}")
