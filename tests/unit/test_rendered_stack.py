@@ -21,6 +21,7 @@ BIN = Path(sys.executable).parent
 SERVICES = {"studio", "kong", "auth", "rest", "realtime", "storage", "imgproxy", "meta", "functions",
             "analytics", "db", "vector", "supavisor"}
 RELEASE = yaml.safe_load((ROOT / "roles/cluster/defaults/main/release.yml").read_text())
+CONTRACT = yaml.safe_load((ROOT / "roles/cluster/defaults/main/release_services.yml").read_text())
 
 pytestmark = pytest.mark.skipif(shutil.which("docker") is None, reason="needs the docker CLI (make setup)")
 
@@ -124,7 +125,8 @@ def test_every_variable_the_compose_files_use_has_a_value(rendered):
     out, _ = rendered
     for host, name in [("vm1", "docker-compose-master.yml"), ("vm2", "docker-compose-replica.yml"),
                        ("vm2", "docker-compose-master.yml")]:
-        used = set(re.findall(r"\$\{([A-Z0-9_]+)", (out / host / name).read_text()))
+        # ${NAME:-default} is optional by its own syntax; every plain ${NAME} must be set.
+        used = set(re.findall(r"\$\{([A-Z0-9_]+)\}", (out / host / name).read_text()))
         env = dotenv(out / host / ".env")
         assert used and used <= set(env), f"{host}: unset {sorted(used - set(env))}"
         empty = {v for v in used if not env[v]} - {"ADDITIONAL_REDIRECT_URLS"}  # empty by choice upstream too
@@ -227,3 +229,70 @@ def test_with_a_vault_password_the_secrets_file_is_encrypted_and_still_reused(tm
     # Without the vault password the run stops instead of generating new secrets.
     third = render(out)
     assert third.returncode != 0 and (out / "secrets/supabase-secrets.yml").read_text() == stored
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_each_service_has_what_the_pinned_release_gives_it(rendered, service):
+    """Environment keys, mounts and published container ports of the release
+    (roles/cluster/defaults/main/release_services.yml), less and plus only the
+    differences listed there with their reasons."""
+    out, _ = rendered
+    config, _ = compose_config(out / "vm1", "docker-compose-master.yml")
+    ours = config["services"][service]
+    want = CONTRACT["cluster_release_services"][service]
+    differ = CONTRACT["cluster_release_differences"].get(service, {})
+    missing_env = set(want["environment"]) - set(ours.get("environment") or {}) - set(differ.get("environment_absent", {}))
+    assert not missing_env, f"{service} lacks {sorted(missing_env)}"
+    mounts = {v["target"] for v in ours.get("volumes", [])}
+    missing_mounts = set(want["mounts"]) - mounts - set(differ.get("mounts_absent", {}))
+    assert not missing_mounts, f"{service} lacks the mounts {sorted(missing_mounts)}"
+    ports = {int(p["target"]) for p in ours.get("ports", [])}
+    assert ports == set(want["ports"]) | set(differ.get("ports_added", {})), service
+    # Every listed difference is real: no stale entry hides a later regression.
+    assert set(differ.get("environment_absent", {})) <= set(want["environment"]) - set(ours.get("environment") or {})
+    assert set(differ.get("mounts_absent", {})) <= set(want["mounts"]) - mounts
+
+
+def test_rest_and_studio_keep_the_release_s_row_limit(rendered):
+    out, _ = rendered
+    config, _ = compose_config(out / "vm1", "docker-compose-master.yml")
+    for service in ("rest", "studio"):
+        env = config["services"][service]["environment"]
+        assert env["PGRST_DB_MAX_ROWS"] == "1000" and env["PGRST_DB_EXTRA_SEARCH_PATH"] == "public", service
+
+
+def test_public_urls_are_the_endpoint_on_every_host(rendered):
+    """Auth e-mail links and storage's public URLs must point where Kong listens (the
+    endpoint) and must not change with a switchover."""
+    out, _ = rendered
+    for host in ("vm1", "vm2"):
+        env = dotenv(out / host / ".env")
+        assert env["API_EXTERNAL_URL"] == env["SUPABASE_PUBLIC_URL"] == "http://10.20.0.10:8000", host
+
+
+# Routes Kong serves without an API key, basic auth or a blanket refusal, each for a reason.
+OPEN_ROUTES = {
+    "/auth/v1/verify",     # e-mail confirmation links a browser opens
+    "/auth/v1/callback",   # OAuth providers redirect here
+    "/auth/v1/authorize",  # a browser starts an OAuth login here
+    "/storage/v1/",        # storage checks the key itself; signed URLs carry none
+    "/functions/v1/",      # each function verifies the JWT itself (master_functions_verify_jwt)
+}
+
+
+def test_every_kong_route_is_guarded_unless_it_is_known_to_be_open(rendered):
+    out, _ = rendered
+    kong = yaml.safe_load((out / "vm1/volumes/api/kong.yml").read_text())
+    guards = {"key-auth", "basic-auth", "request-termination"}
+    unguarded = set()
+    for service in kong["services"]:
+        plugins = {p["name"] for p in service.get("plugins", [])}
+        for route in service["routes"]:
+            if not plugins & guards:
+                unguarded.update(route["paths"])
+    assert unguarded == OPEN_ROUTES
+    by_path = {path: service for service in kong["services"] for route in service["routes"] for path in route["paths"]}
+    assert not [p for p in by_path if p.startswith("/analytics")], "Logflare must not be reachable through Kong"
+    for path in ("/realtime/v1/api/tenants", "/realtime/v1/api/openapi"):
+        (plugin,) = by_path[path]["plugins"]
+        assert plugin["name"] == "request-termination" and plugin["config"]["status_code"] == 403, path
