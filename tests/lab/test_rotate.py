@@ -71,6 +71,11 @@ def test_jwt_secret_rotation_is_one_command_and_reaches_every_host():
         # The services that read it were recreated with it (here: the database).
         running = f"JWT_SECRET={new}" in host.check_output("docker inspect -f '{{json .Config.Env}}' supabase-db")
         assert running, f"{vm}'s database runs without the new JWT_SECRET"
+    # The SQL functions that read app.settings.jwt_secret see the new one, on the primary and
+    # (replicated) on the replica.
+    query = "SELECT current_setting('app.settings.jwt_secret')"
+    assert psql("vm1", query) == new, "vm1: app.settings.jwt_secret is not the new JWT_SECRET"
+    assert wait_until(lambda: psql("vm2", query) == new, 60, interval=1), "vm2: not the new JWT_SECRET"
     # The replica streams again.
     wait_until(lambda: psql("vm1", "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'") == "1",
                120, interval=1)
