@@ -69,6 +69,12 @@ options:
   max_lag_seconds:
     description: Unhealthy when a standby's replay lag (primary) or the replay delay (standby) is longer.
     type: float
+  max_inactive_slot_bytes:
+    description:
+      - Unhealthy when a slot that no consumer uses (inactive, and not in O(expected_slots)) keeps more
+        WAL than this many bytes from being removed, on a primary or a standby; such a slot fills the
+        disk until C(max_slot_wal_keep_size) invalidates it.
+    type: int
   replayed_lsn:
     description: On a standby, unhealthy until it has replayed at least this LSN (e.g. V(0/3000148)).
     type: str
@@ -241,6 +247,13 @@ def problems_of(state, p):
                          f"{slots[name]['retained_bytes']} bytes retained)")
         elif slots[name]["wal_status"] == "lost":
             found.append(f"slot {name} has lost WAL its standby needs: re-clone that standby")
+    if p["max_inactive_slot_bytes"] is not None:
+        for s in state["slots"]:
+            if (not s["active"] and s["name"] not in p["expected_slots"] and s["retained_bytes"] is not None
+                    and s["retained_bytes"] > p["max_inactive_slot_bytes"]):
+                found.append(f"slot {s['name']} is used by nothing and holds {s['retained_bytes']} bytes of WAL "
+                             f"(max {p['max_inactive_slot_bytes']}): drop it when nothing will stream from it "
+                             f"again (SELECT pg_drop_replication_slot('{s['name']}')), or bring its consumer back")
     for s in state["standbys"]:
         if (p["max_lag_bytes"] is not None or p["max_lag_seconds"] is not None) and s["replay_lag_bytes"] is None:
             if s["application_name"] not in p["expected_standbys"]:
@@ -279,6 +292,7 @@ def main():
         expected_slots=dict(type="list", elements="str", default=[]),
         max_lag_bytes=dict(type="int"),
         max_lag_seconds=dict(type="float"),
+        max_inactive_slot_bytes=dict(type="int"),
         replayed_lsn=dict(type="str"),
         assert_healthy=dict(type="bool", default=False),
         timeout=dict(type="int", default=0),
@@ -286,7 +300,7 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
     check_port(module, "login_port")
-    for name in ("max_lag_bytes", "max_lag_seconds", "timeout"):
+    for name in ("max_lag_bytes", "max_lag_seconds", "max_inactive_slot_bytes", "timeout"):
         if p[name] is not None and p[name] < 0:
             module.fail_json(msg=f"{name} must not be negative, got {p[name]}")
     if p["replayed_lsn"]:

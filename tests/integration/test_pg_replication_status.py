@@ -94,3 +94,21 @@ def test_rejects_bad_input(pair, bad, message):
     assert rc != 0 and message in res["msg"]
     if "login_password" in bad:
         assert bad["login_password"] not in raw
+
+
+def test_an_unused_slot_that_pins_wal_is_unhealthy(pair):
+    """A slot nothing streams from (as a demoted primary's leftover) holds WAL back."""
+    primary, _standby = pair
+    limit = 32 * 1024 * 1024
+    primary.query("SELECT pg_create_physical_replication_slot('leftover', true)")
+    rc, res, raw = status(primary, max_inactive_slot_bytes=limit)
+    assert rc == 0 and res["healthy"] is True, raw
+    primary.query("CREATE TABLE pinned AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 300000) g")
+    primary.query("SELECT pg_switch_wal()")
+    rc, res, raw = status(primary, max_inactive_slot_bytes=limit)
+    assert rc == 0, raw
+    (problem,) = res["problems"]
+    assert problem.startswith("slot leftover is used by nothing and holds") and "pg_drop_replication_slot" in problem
+    # The standby's own slot, active, is not counted; neither is an expected slot.
+    rc, res, raw = status(primary, max_inactive_slot_bytes=limit, expected_slots=["s1", "leftover"])
+    assert not [p for p in res["problems"] if "used by nothing" in p], raw
