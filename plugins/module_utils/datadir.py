@@ -101,11 +101,11 @@ def conf_quote(value):
     return "'" + str(value).replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def set_auto_conf(data_dir, settings):
+def set_auto_conf(data_dir, settings, dry_run=False):
     """Set parameters in postgresql.auto.conf the way ALTER SYSTEM leaves it.
 
     settings: {name: value or None}; None removes the parameter.
-    Returns True when the file changed.
+    Returns True when the file changed (would change, with dry_run).
     """
     path = os.path.join(data_dir, "postgresql.auto.conf")
     old = ""
@@ -119,23 +119,27 @@ def set_auto_conf(data_dir, settings):
     new = "\n".join(keep + [f"{k} = {conf_quote(v)}" for k, v in settings.items() if v is not None]) + "\n"
     if new == old:
         return False
-    with open(path, "w") as f:
-        f.write(new)
-    os.chmod(path, 0o600)
+    if not dry_run:
+        owner = os.stat(data_dir)
+        with open(path, "w") as f:
+            f.write(new)
+        os.chmod(path, 0o600)
+        os.chown(path, owner.st_uid, owner.st_gid)
     return True
 
 
-def write_standby_config(data_dir, host, port, user, password, application_name, slot_name, tls=()):
+def write_standby_config(data_dir, host, port, user, password, application_name, slot_name, tls=(), dry_run=False):
     """Make data_dir start as a standby of host:port (standby.signal, primary_conninfo,
     primary_slot_name); tls: extra (name, value) libpq parameters such as sslmode.
-    Returns True when anything changed."""
+    Returns True when anything changed (would change, with dry_run)."""
     conninfo = " ".join(f"{k}={conninfo_quote(v)}" for k, v in [
         ("host", host), ("port", port), ("user", user), ("password", password),
         ("application_name", application_name), *tls])
-    changed = set_auto_conf(data_dir, {"primary_conninfo": conninfo, "primary_slot_name": slot_name})
+    changed = set_auto_conf(data_dir, {"primary_conninfo": conninfo, "primary_slot_name": slot_name}, dry_run)
     signal = os.path.join(data_dir, "standby.signal")
     if not os.path.exists(signal):
-        open(signal, "w").close()
+        if not dry_run:
+            open(signal, "w").close()
         changed = True
     return changed
 

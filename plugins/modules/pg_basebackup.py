@@ -17,7 +17,10 @@ description:
   - By default runs the database image's own C(pg_basebackup) in a one-off container
     on the target host, so the host needs no PostgreSQL packages.
   - Never wipes a data directory that holds data unless O(force=true). A directory
-    that already holds a standby of the same primary is left alone (changed=false).
+    that already holds a standby of the same primary is not cloned again; when its
+    standby configuration differs from the options (host, port, user, password,
+    application name, slot, TLS), it is rewritten (RV(reconfigured)); the server then
+    needs a reload (C(SELECT pg_reload_conf())) to stream with it.
   - The password travels in a temporary password file readable only by the image's
     postgres user, never on a command line and never in output.
 author:
@@ -158,6 +161,10 @@ throughput_bytes_per_second:
   returned: always
   type: int
   sample: 16367360
+reconfigured:
+  description: An existing standby's configuration was rewritten (or would be, in check mode) without a clone.
+  returned: always
+  type: bool
 log_file:
   description: File holding pg_basebackup's output.
   returned: always
@@ -201,7 +208,7 @@ class BaseBackup:
         self.p = module.params
         self.data_dir = os.path.normpath(self.p["data_dir"])
         self.log_file = self.p["log_file"] or os.path.join(os.path.dirname(self.data_dir), "pg_basebackup.log")
-        self.result = dict(changed=False, actions=[], bytes=0, seconds=0.0,
+        self.result = dict(changed=False, reconfigured=False, actions=[], bytes=0, seconds=0.0,
                            throughput_bytes_per_second=0, log_file=self.log_file)
 
     def primary_identity(self):
@@ -279,11 +286,11 @@ class BaseBackup:
         self.result.update(bytes=size, seconds=round(seconds, 3),
                            throughput_bytes_per_second=int(size / seconds) if seconds > 0 else size)
 
-    def write_standby_config(self):
+    def write_standby_config(self, dry_run=False):
         p = self.p
-        datadir.write_standby_config(self.data_dir, p["primary_host"], p["primary_port"], p["replication_user"],
-                                     p["replication_password"], p["application_name"], p["slot_name"],
-                                     tls=tls_params(p))
+        return datadir.write_standby_config(self.data_dir, p["primary_host"], p["primary_port"], p["replication_user"],
+                                            p["replication_password"], p["application_name"], p["slot_name"],
+                                            tls=tls_params(p), dry_run=dry_run)
 
     def log_tail(self, lines=15):
         try:
@@ -299,6 +306,12 @@ class BaseBackup:
         sysid, timeline, _lsn = self.primary_identity()
         self.result.update(state_before=state, system_identifier=sysid, timeline=timeline)
         if not self.decide(state, found, sysid):
+            if state == datadir.STANDBY and self.write_standby_config(dry_run=True):
+                self.result["actions"].append(f"rewrite the standby configuration of {self.data_dir} "
+                                              f"for {self.p['primary_host']}:{self.p['primary_port']}")
+                self.result.update(changed=True, reconfigured=True)
+                if not self.module.check_mode:
+                    self.write_standby_config()
             return self.result
         self.result["actions"].append(
             f"clone {self.p['primary_host']}:{self.p['primary_port']} into {self.data_dir}")

@@ -301,11 +301,11 @@ class Rejoin:
         return end, int(tli.group(1))
 
     # --------------------------------------------------------------- run
-    def write_standby_config(self):
+    def write_standby_config(self, dry_run=False):
         p = self.p
         return datadir.write_standby_config(self.data_dir, p["source_host"], p["source_port"], p["replication_user"],
                                             p["replication_password"], p["application_name"], p["slot_name"],
-                                            tls=tls_params(p))
+                                            tls=tls_params(p), dry_run=dry_run)
 
     def run(self):
         state, sysid = datadir.inspect(self.data_dir)
@@ -350,7 +350,7 @@ class Rejoin:
                       f"or earlier). Whatever was committed there exists nowhere else; save it first if it "
                       f"matters, then confirm with discard_wal: {rng}")
         if self.module.check_mode:
-            self.result["changed"] = needed or self.standby_config_differs()
+            self.result["changed"] = needed or self.write_standby_config(dry_run=True)
             return self.result
         if needed:
             rc, out = self.tool(["pg_rewind", "--progress", "-D", self.data_dir, "--source-server", self.conninfo()],
@@ -362,12 +362,6 @@ class Rejoin:
         if self.write_standby_config():
             self.result["changed"] = True
         return self.result
-
-    def standby_config_differs(self):
-        auto = os.path.join(self.data_dir, "postgresql.auto.conf")
-        text = open(auto).read() if os.path.exists(auto) else ""
-        return (not os.path.exists(os.path.join(self.data_dir, "standby.signal"))
-                or f"host={datadir.conninfo_quote(self.p['source_host'])}".replace("'", "''") not in text)
 
     def scrub(self, text):
         for secret in (self.p["source_password"], self.p["replication_password"]):

@@ -188,3 +188,23 @@ def test_missing_password_is_refused(primary, target):
     del args["replication_password"]
     rc, res, _ = run_module("pg_basebackup", args)
     assert rc != 0 and "replication_password" in res["msg"]
+
+
+def test_an_existing_standby_gets_its_new_connection_settings_without_a_clone(pair):
+    """A changed replication password, port, TLS mode or name reaches a running standby."""
+    primary, standby = pair
+    auto = standby.data_dir / "postgresql.auto.conf"
+    args = dict(data_dir=str(standby.data_dir), primary_host="127.0.0.1", primary_port=primary.port,
+                replication_user=REPL_USER, replication_password=REPL_PASSWORD, executor="local",
+                os_user=os_user().pw_name, application_name="renamed", slot_name="s1")
+    before = auto.read_text()
+    rc, res, raw = run_module("pg_basebackup", args, check_mode=True)
+    assert rc == 0 and res["changed"] is True and res["reconfigured"] is True, raw
+    assert auto.read_text() == before, "check mode wrote the configuration"
+    rc, res, raw = run_module("pg_basebackup", args)
+    assert rc == 0 and res["reconfigured"] is True and res["bytes"] == 0, raw
+    assert "application_name=''renamed''" in auto.read_text() and REPL_PASSWORD not in raw
+    standby.query("SELECT pg_reload_conf()")
+    primary.wait_for("SELECT application_name, state FROM pg_stat_replication", [("renamed", "streaming")], timeout=30)
+    rc, res, raw = run_module("pg_basebackup", args)
+    assert rc == 0 and res["changed"] is False and res["reconfigured"] is False, raw

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from conftest import ansible_playbook, vm_state
+from conftest import PROJECT, ansible_playbook, psql, secret, vm_host, vm_state, wait_until
 
 pytestmark = [pytest.mark.default, pytest.mark.usefixtures("lab_up")]
 
@@ -33,3 +33,29 @@ def test_check_mode_on_a_deployed_lab_predicts_no_change():
     assert recap(res.stdout, "vm1")["changed"] == 0
     assert recap(res.stdout, "vm2")["changed"] == 0
     assert (vm_state("vm1"), vm_state("vm2")) == before
+
+
+def streaming(vm):
+    return psql("vm1", f"SELECT state FROM pg_stat_replication WHERE application_name = '{vm}'") == "streaming"
+
+
+def test_a_standby_with_stale_connection_settings_is_converged_by_site_yml():
+    """What a changed inventory looks like to a running standby (here: the replication
+    password it was cloned with is no longer the one in the inventory): it stops streaming,
+    and the next site.yml rewrites its settings and reloads it, without a clone."""
+    password = secret("replication_password")
+    conninfo = psql("vm2", "SHOW primary_conninfo")
+    stale = conninfo.replace(password, "an-old-replication-password-0123")
+    # (Booleans first: a failing assert would print the secrets it compares.)
+    found = stale != conninfo and password in conninfo
+    assert found, "the standby's primary_conninfo does not hold the replication password"
+    psql("vm2", "ALTER SYSTEM SET primary_conninfo = '{}'".format(stale.replace("'", "''")))
+    psql("vm2", "SELECT pg_reload_conf()")
+    wait_until(lambda: not streaming("vm2"), 60, interval=1)
+    res = ansible_playbook("site.yml", "-i", "inventories/lab", "--tags", "replica")
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert recap(res.stdout, "vm2")["changed"] > 0 and "Cloned" not in res.stdout
+    wait_until(lambda: streaming("vm2"), 60, interval=1)
+    auto = vm_host("vm2").file(f"{PROJECT}/volumes/db/data/postgresql.auto.conf").content_string
+    converged = password in auto and "an-old-replication-password-0123" not in auto
+    assert converged, "the standby's configuration still holds the old password"
