@@ -20,7 +20,8 @@ import time
 
 import pytest
 
-from conftest import ADDRESSES, PREFIX, ROOT, ansible_playbook, leaked, psql, secret, secret_values, vm_host, wait_until
+from conftest import (ADDRESSES, PREFIX, PROJECT, ROOT, ansible_playbook, leaked, psql, secret, secret_values, vm_host,
+                      wait_until)
 
 pytestmark = pytest.mark.failover
 
@@ -196,6 +197,8 @@ def test_switchover_and_back_loses_no_acknowledged_row(tmp_path):
     assert db_container("vm2") == vm2_db
     streams_from("vm1", "vm2")
     streams_from("vm3", "vm2")
+    # The demoted primary keeps no slot for its successor: nothing would use it, and it pins WAL.
+    assert psql("vm1", "SELECT count(*) FROM pg_replication_slots") == "0"
     # status.yml checks the hosts as they are, and says the inventory is behind.
     res, report = status(tmp_path)
     assert res.returncode == 0 and report["healthy"] is True, report["problems"]
@@ -213,6 +216,8 @@ def test_switchover_and_back_loses_no_acknowledged_row(tmp_path):
     assert role("vm1") == "primary" and endpoint_holder() == "vm1"
     streams_from("vm2", "vm1")
     streams_from("vm3", "vm1")
+    assert psql("vm2", "SELECT count(*) FROM pg_replication_slots") == "0"
+    assert psql("vm1", "SELECT slot_name FROM pg_replication_slots ORDER BY 1") == "vm2\nvm3"
 
 
 def test_an_interrupted_switchover_is_finished_by_running_it_again():
@@ -239,8 +244,16 @@ def test_an_interrupted_switchover_is_finished_by_running_it_again():
     assert not vm_host("vm2").run("test -e /opt/supabase/state/operation.json").succeeded
 
 
+def db_in(vm, action):
+    subprocess.run(["docker", "exec", f"{PREFIX}-{vm}", "docker", action, "supabase-db"], check=True,
+                   capture_output=True, timeout=120)
+
+
 def test_failover_after_the_primary_vm_dies_loses_at_most_what_it_reports():
     primary = next(vm for vm in VMS if role(vm) == "primary")
+    # One replica's database is down too: it is neither promoted nor taken for a former primary.
+    down = [vm for vm in VMS if vm != primary][-1]
+    db_in(down, "stop")
     writer = Writer("failover")
     subprocess.run(["docker", "kill", f"{PREFIX}-{primary}"], check=True, capture_output=True, timeout=60)
     crashed = time.time()
@@ -249,7 +262,15 @@ def test_failover_after_the_primary_vm_dies_loses_at_most_what_it_reports():
     match = re.search(r"Promoting (vm\d), which received WAL up to ([0-9A-F]+/[0-9A-F]+)", res.stdout)
     assert match, res.stdout[-3000:]
     new = match.group(1)
-    assert new != primary and role(new) == "primary" and endpoint_holder() == new
+    assert new != primary and new != down and role(new) == "primary" and endpoint_holder() == new
+    assert not vm_host(down).file(f"{PROJECT}/state/fenced").exists, f"{down}, a standby, was fenced"
+    said = " ".join(res.stdout.replace("\\\n", " ").split())
+    assert f"{down}: a standby whose database is down, left as it is" in said, res.stdout[-3000:]
+    # Once its database runs again, rejoin.yml points it at the new primary.
+    db_in(down, "start")
+    back, _ = timed_playbook("playbooks/rejoin.yml", "-e", f"host={down}")
+    assert back.returncode == 0, back.stdout[-3000:]
+    streams_from(down, new)
     report = writer.stop({"failover_playbook": seconds})
     after = [g for g in report["gaps"] if g["first_success_after"] / 1000 > crashed]
     assert after, "the writer never wrote again after the crash"
