@@ -56,13 +56,27 @@ def test_retire_a_replica_then_add_it_back_with_limit_touching_nothing_else():
     vm1_before, vm2_before = vm_state("vm1"), vm_state("vm2")
     assert ADDRESSES["vm3"] in hba()
 
-    res = ansible_playbook("playbooks/remove_replica.yml", "-i", SCALE, "-e", "replica=vm3")
+    # The inventory names vm2 the master (out of date, as after a switchover it was not told
+    # of): the playbook asks the hosts and works on vm1, the primary that answers.
+    def stale_master(groups):
+        groups["master"]["hosts"], groups["replica"]["hosts"] = (
+            {"vm2": groups["replica"]["hosts"].pop("vm2")}, {**groups["replica"]["hosts"], **groups["master"]["hosts"]})
+
+    inventory = inventory_copy(stale_master, source=ROOT / SCALE)
+    try:
+        res = ansible_playbook("playbooks/remove_replica.yml", "-i", str(inventory), "-e", "replica=vm3")
+    finally:
+        shutil.rmtree(inventory.parent)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr
     assert psql("vm1", "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'vm3'") == "0"
     assert ADDRESSES["vm3"] not in hba(), "the retired replica may still replicate"
     assert not reaches_vm1_database("vm3"), "vm1's firewall still lets the retired replica in"
     assert not vm_host("vm3").run("docker inspect supabase-db").succeeded
-    assert not vm_host("vm3").file(f"{PROJECT}/volumes/db/data/PG_VERSION").exists
+    # Nothing of the cluster is left on the retired VM: no data, no .env, no keys.
+    left = [path for path in (".env", "volumes/db/data/PG_VERSION", "volumes/db/pgsodium_root.key",
+                              "volumes/db/tls/server.key", "volumes/api/kong.yml")
+            if vm_host("vm3").file(f"{PROJECT}/{path}").exists]
+    assert left == []
     assert psql("vm1", STREAMING) == "vm2"
     assert vm_state("vm2") == vm2_before
 
@@ -121,3 +135,15 @@ def test_remove_replica_refuses_bad_input_before_any_change():
     assert res.returncode != 0, res.stdout[-2000:]
     assert "vm1 answers as a PRIMARY or holds a primary's data directory" in res.stdout, res.stdout[-2000:]
     assert (vm_state("vm1"), vm_state("vm2"), vm_state("vm3")) == before
+
+    # No primary answers (its database is down): the slot could not be dropped, so nothing changes.
+    vm_host("vm1").run("docker stop supabase-db")
+    try:
+        before = vm_state("vm2"), vm_state("vm3")
+        res = ansible_playbook("playbooks/remove_replica.yml", "-i", SCALE, "-e", "replica=vm3")
+        assert res.returncode != 0 and "No database host answers as the primary" in res.stdout, res.stdout[-2000:]
+        assert (vm_state("vm2"), vm_state("vm3")) == before
+        assert vm_host("vm3").file(f"{PROJECT}/volumes/db/data/PG_VERSION").exists
+    finally:
+        vm_host("vm1").run("docker start supabase-db")
+        wait_until(lambda: psql("vm1", STREAMING, check=False).stdout.strip() == "vm2,vm3", timeout=120)
