@@ -1,10 +1,11 @@
 """Tags and check mode on a deployed lab: partial runs touch only their side."""
 
 import re
+import shutil
 
 import pytest
 
-from conftest import PROJECT, ansible_playbook, psql, secret, vm_host, vm_state, wait_until
+from conftest import PROJECT, ansible_playbook, inventory_copy, psql, secret, vm_host, vm_state, wait_until
 
 pytestmark = [pytest.mark.default, pytest.mark.usefixtures("lab_up")]
 
@@ -59,3 +60,28 @@ def test_a_standby_with_stale_connection_settings_is_converged_by_site_yml():
     auto = vm_host("vm2").file(f"{PROJECT}/volumes/db/data/postgresql.auto.conf").content_string
     converged = password in auto and "an-old-replication-password-0123" not in auto
     assert converged, "the standby's configuration still holds the old password"
+
+
+def test_the_playbooks_follow_the_inventory_s_own_group_names():
+    """An inventory that calls its groups db_primary and db_standby (cluster_master_group,
+    cluster_replica_group): site.yml finds both hosts and changes nothing, status.yml reads both."""
+    names = {"cluster_master_group": "db_primary", "cluster_replica_group": "db_standby"}
+
+    def renamed(groups):
+        groups["db_primary"] = dict(groups.pop("master"), vars=names)
+        groups["db_standby"] = dict(groups.pop("replica"), vars=names)
+
+    before = vm_state("vm1"), vm_state("vm2")
+    inventory = inventory_copy(renamed)
+    try:
+        res = ansible_playbook("site.yml", "-i", str(inventory))
+        status = ansible_playbook("playbooks/status.yml", "-i", str(inventory), timeout=180)
+    finally:
+        shutil.rmtree(inventory.parent)
+    assert res.returncode == 0, res.stdout[-3000:]
+    for host in ("vm1", "vm2"):
+        counts = recap(res.stdout, host)
+        assert counts["ok"] > 20 and counts["changed"] == 0, (host, counts)
+    assert (vm_state("vm1"), vm_state("vm2")) == before
+    assert status.returncode == 0 and "HEALTHY" in status.stdout, status.stdout[-3000:]
+    assert recap(status.stdout, "vm2")["ok"] > 0
