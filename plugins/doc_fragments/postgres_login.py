@@ -13,7 +13,6 @@ options:
   login_host:
     description: Address of the server to connect to, as reachable from the target host.
     type: str
-    default: 127.0.0.1
   login_port:
     description: Port of that server.
     type: int
