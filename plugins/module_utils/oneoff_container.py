@@ -75,5 +75,5 @@ def run(module, cli, image, command, log_path, timeout, **kwargs):
 def tls_volume(params):
     """The CA certificate mounted read-only at its own path, so the tool finds it where the
     standby's primary_conninfo names it."""
-    cert = params.get("ssl_root_cert")
+    cert = params.get("ca_cert")
     return {cert: {"bind": cert, "mode": "ro"}} if cert else {}

@@ -26,45 +26,47 @@ except ImportError:  # pragma: no cover - depends on the target host
 from ansible.module_utils.basic import missing_required_lib
 
 
-def connection_argument_spec():
-    """Options shared by modules that log in to one PostgreSQL server."""
-    return dict(
-        login_host=dict(type="str", default="127.0.0.1"),
-        login_port=dict(type="int", default=5432),
-        login_user=dict(type="str", default="supabase_admin"),
-        login_password=dict(type="str", no_log=True),
-        login_db=dict(type="str", default="postgres"),
-        connect_timeout=dict(type="int", default=5),
-    )
-
-
 SSL_MODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
 
-def tls_argument_spec():
-    """Options of modules whose connections (and the standby they configure) may use TLS."""
-    return dict(
+def connection_argument_spec(user="supabase_admin", host=None, aliases=None, required=()):
+    """The login and TLS options every module that connects to PostgreSQL shares, spelled
+    as community.postgresql spells them (doc fragment selfhost.supabase.postgres_login).
+    user: login_user's default; host: login_host's default (None: required);
+    aliases: {option: [older names]}; required: options the module cannot do without."""
+    spec = dict(
+        login_host=dict(type="str", default=host) if host else dict(type="str", required=True),
+        login_port=dict(type="int", default=5432),
+        login_user=dict(type="str", default=user),
+        login_password=dict(type="str", no_log=True),
+        login_db=dict(type="str", default="postgres"),
+        connect_timeout=dict(type="int", default=5),
         ssl_mode=dict(type="str", default="prefer", choices=SSL_MODES),
-        ssl_root_cert=dict(type="path"),
+        ca_cert=dict(type="path", aliases=["ssl_root_cert", "ssl_rootcert"]),
     )
+    for name, names in (aliases or {}).items():
+        spec[name]["aliases"] = list(names)
+    for name in required:
+        spec[name]["required"] = True
+    return spec
 
 
 def check_tls(module):
     """Refuse a verify-* mode without a readable CA certificate, before anything changes."""
     p = module.params
-    if p["ssl_mode"].startswith("verify") and not p["ssl_root_cert"]:
-        module.fail_json(msg=f"ssl_mode {p['ssl_mode']} checks the server's certificate: give ssl_root_cert, "
+    if p["ssl_mode"].startswith("verify") and not p["ca_cert"]:
+        module.fail_json(msg=f"ssl_mode {p['ssl_mode']} checks the server's certificate: give ca_cert, "
                              "the CA certificate (PEM) that signed it")
-    if p["ssl_root_cert"] and not os.access(p["ssl_root_cert"], os.R_OK):
-        module.fail_json(msg=f"ssl_root_cert {p['ssl_root_cert']} is not a readable file on this host: give the "
+    if p["ca_cert"] and not os.access(p["ca_cert"], os.R_OK):
+        module.fail_json(msg=f"ca_cert {p['ca_cert']} is not a readable file on this host: give the "
                              "path of the CA certificate (PEM)")
 
 
 def tls_params(p):
     """libpq parameters (name, value) for the module's TLS options, in conninfo order."""
     params = [("sslmode", p["ssl_mode"])]
-    if p.get("ssl_root_cert"):
-        params.append(("sslrootcert", p["ssl_root_cert"]))
+    if p.get("ca_cert"):
+        params.append(("sslrootcert", p["ca_cert"]))
     return params
 
 
@@ -93,7 +95,7 @@ def explain(exc, host, port, user):
         return (f"the PASSWORD for {user} is wrong or missing (the server said: {said}). "
                 "Give the password the server has for that role.")
     if "certificate" in said or "SSL" in said:
-        return (f"the TLS connection to {host} failed (the server said: {said}). Check that ssl_root_cert "
+        return (f"the TLS connection to {host} failed (the server said: {said}). Check that ca_cert "
                 "is the CA that signed the server's certificate and that the certificate names "
                 f"{host}.")
     if "no pg_hba.conf entry" in said:

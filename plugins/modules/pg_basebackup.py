@@ -35,28 +35,32 @@ attributes:
     platforms: posix
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-  - selfhost.supabase.postgres_tls
+  - selfhost.supabase.postgres_login
 options:
   data_dir:
     description: Host path of the standby's data directory (the database container mounts it).
     type: path
     required: true
-  primary_host:
+  login_host:
     description: Address of the primary, as reachable from this host.
     type: str
     required: true
-  primary_port:
+    aliases: [primary_host]
+  login_port:
     description: Port the primary publishes for replication.
     type: int
     default: 5432
-  replication_user:
-    description: Role with the REPLICATION attribute on the primary.
+    aliases: [primary_port]
+  login_user:
+    description: Role with the REPLICATION attribute on the primary; the standby streams as it.
     type: str
     default: supabase_replication_admin
-  replication_password:
-    description: Password of O(replication_user).
+    aliases: [replication_user]
+  login_password:
+    description: Password of O(login_user), written into the standby's C(primary_conninfo).
     type: str
     required: true
+    aliases: [replication_password]
   slot_name:
     description:
       - Physical replication slot on the primary that the standby streams from.
@@ -113,9 +117,9 @@ EXAMPLES = r"""
   selfhost.supabase.pg_basebackup:
     data_dir: /opt/supabase/volumes/db/data
     image: supabase/postgres:15.8.1.085
-    primary_host: 10.0.0.11
-    primary_port: 5433
-    replication_password: "{{ cluster_replication_password }}"
+    login_host: 10.0.0.11
+    login_port: 5433
+    login_password: "{{ cluster_replication_password }}"
     slot_name: vm2
     application_name: vm2
 
@@ -123,9 +127,9 @@ EXAMPLES = r"""
   selfhost.supabase.pg_basebackup:
     data_dir: /opt/supabase/volumes/db/data
     image: supabase/postgres:15.8.1.085
-    primary_host: 10.0.0.11
-    primary_port: 5433
-    replication_password: "{{ cluster_replication_password }}"
+    login_host: 10.0.0.11
+    login_port: 5433
+    login_password: "{{ cluster_replication_password }}"
   check_mode: true
 """
 
@@ -186,7 +190,7 @@ from ansible_collections.selfhost.supabase.plugins.module_utils import datadir
 from ansible_collections.selfhost.supabase.plugins.module_utils.oneoff_container import tls_volume
 from ansible_collections.selfhost.supabase.plugins.module_utils.pg_tools import ToolRunner
 from ansible_collections.selfhost.supabase.plugins.module_utils.postgres_conn import (
-    check_port, check_tls, connect, identify_system, in_recovery, tls_argument_spec, tls_env, tls_params)
+    check_port, check_tls, connect, connection_argument_spec, identify_system, in_recovery, tls_env, tls_params)
 
 REFUSALS = {
     datadir.PRIMARY: ("{dir} holds a primary (no standby.signal) of system {found}. It may be a "
@@ -212,15 +216,15 @@ class BaseBackup:
                            throughput_bytes_per_second=0, log_file=self.log_file)
 
     def primary_identity(self):
-        conn = connect(self.module, self.p["primary_host"], self.p["primary_port"],
-                       self.p["replication_user"], self.p["replication_password"],
+        conn = connect(self.module, self.p["login_host"], self.p["login_port"],
+                       self.p["login_user"], self.p["login_password"],
                        replication=True, application_name="selfhost.supabase.pg_basebackup",
-                       tls=tls_params(self.p))
+                       timeout=self.p["connect_timeout"], tls=tls_params(self.p))
         try:
             if in_recovery(conn):
                 self.module.fail_json(
-                    msg=f"primary_host {self.p['primary_host']}:{self.p['primary_port']} is itself a standby "
-                        "(in recovery), not a primary. Point primary_host at the primary it streams from "
+                    msg=f"login_host {self.p['login_host']}:{self.p['login_port']} is itself a standby "
+                        "(in recovery), not a primary. Point login_host at the primary it streams from "
                         "(after a failover, fix the inventory's master group).", **self.result)
             return identify_system(self.module, conn)
         finally:
@@ -228,7 +232,7 @@ class BaseBackup:
 
     def refuse(self, reason, found=None, want=None):
         self.module.fail_json(msg=REFUSALS[reason].format(
-            dir=self.data_dir, found=found, want=want, host=self.p["primary_host"],
+            dir=self.data_dir, found=found, want=want, host=self.p["login_host"],
             marker=datadir.clone_marker(self.data_dir)), **self.result)
 
     def decide(self, state, found, want):
@@ -245,8 +249,8 @@ class BaseBackup:
         self.refuse(state, found, want)
 
     def command(self, data_dir):
-        cmd = ["-D", data_dir, "-h", self.p["primary_host"], "-p", str(self.p["primary_port"]),
-               "-U", self.p["replication_user"], "--no-password", "-X", "stream",
+        cmd = ["-D", data_dir, "-h", self.p["login_host"], "-p", str(self.p["login_port"]),
+               "-U", self.p["login_user"], "--no-password", "-X", "stream",
                "--checkpoint=fast", "--progress", "--verbose"]
         if self.p["slot_name"]:
             cmd += ["-S", self.p["slot_name"]]
@@ -259,7 +263,7 @@ class BaseBackup:
         os.makedirs(parent, exist_ok=True)
         marker = datadir.clone_marker(self.data_dir)
         with open(marker, "w") as f:
-            f.write(f"cloning from {p['primary_host']}:{p['primary_port']} since {time.ctime()}\n")
+            f.write(f"cloning from {p['login_host']}:{p['login_port']} since {time.ctime()}\n")
         if os.path.isdir(self.data_dir):
             datadir.wipe(self.data_dir)
         else:
@@ -267,9 +271,9 @@ class BaseBackup:
         os.chmod(self.data_dir, 0o700)
         os.chown(self.data_dir, uid, gid)
 
-        runner.note(f"{time.ctime()} pg_basebackup from {p['primary_host']}:{p['primary_port']}")
+        runner.note(f"{time.ctime()} pg_basebackup from {p['login_host']}:{p['login_port']}")
         started = time.monotonic()
-        with runner.password(p["primary_host"], p["primary_port"], p["replication_user"], p["replication_password"]):
+        with runner.password(p["login_host"], p["login_port"], p["login_user"], p["login_password"]):
             rc, _out = runner.run(["pg_basebackup"] + self.command(self.data_dir), network=True,
                                   tls_volumes=tls_volume(p), env=tls_env(p))
         seconds = time.monotonic() - started
@@ -288,8 +292,8 @@ class BaseBackup:
 
     def write_standby_config(self, dry_run=False):
         p = self.p
-        return datadir.write_standby_config(self.data_dir, p["primary_host"], p["primary_port"], p["replication_user"],
-                                            p["replication_password"], p["application_name"], p["slot_name"],
+        return datadir.write_standby_config(self.data_dir, p["login_host"], p["login_port"], p["login_user"],
+                                            p["login_password"], p["application_name"], p["slot_name"],
                                             tls=tls_params(p), dry_run=dry_run)
 
     def log_tail(self, lines=15):
@@ -299,7 +303,7 @@ class BaseBackup:
         except OSError:
             return "(no log)"
         # pg_basebackup never prints the password; strip it anyway should a future tool do so.
-        return "\n".join(text.splitlines()[-lines:]).replace(self.p["replication_password"], "********")
+        return "\n".join(text.splitlines()[-lines:]).replace(self.p["login_password"], "********")
 
     def run(self):
         state, found = datadir.inspect(self.data_dir)
@@ -308,13 +312,13 @@ class BaseBackup:
         if not self.decide(state, found, sysid):
             if state == datadir.STANDBY and self.write_standby_config(dry_run=True):
                 self.result["actions"].append(f"rewrite the standby configuration of {self.data_dir} "
-                                              f"for {self.p['primary_host']}:{self.p['primary_port']}")
+                                              f"for {self.p['login_host']}:{self.p['login_port']}")
                 self.result.update(changed=True, reconfigured=True)
                 if not self.module.check_mode:
                     self.write_standby_config()
             return self.result
         self.result["actions"].append(
-            f"clone {self.p['primary_host']}:{self.p['primary_port']} into {self.data_dir}")
+            f"clone {self.p['login_host']}:{self.p['login_port']} into {self.data_dir}")
         self.result["changed"] = True
         if self.module.check_mode:
             return self.result
@@ -330,12 +334,11 @@ class BaseBackup:
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            **tls_argument_spec(),
+            **connection_argument_spec(user="supabase_replication_admin", required=("login_password",),
+                                       aliases={"login_host": ["primary_host"], "login_port": ["primary_port"],
+                                                "login_user": ["replication_user"],
+                                                "login_password": ["replication_password"]}),
             data_dir=dict(type="path", required=True),
-            primary_host=dict(type="str", required=True),
-            primary_port=dict(type="int", default=5432),
-            replication_user=dict(type="str", default="supabase_replication_admin"),
-            replication_password=dict(type="str", required=True, no_log=True),
             slot_name=dict(type="str"),
             application_name=dict(type="str", default="standby"),
             executor=dict(type="str", choices=["docker", "local"], default="docker"),
@@ -349,7 +352,7 @@ def main():
         required_if=[("executor", "docker", ["image"])],
         supports_check_mode=True,
     )
-    check_port(module, "primary_port")
+    check_port(module, "login_port")
     check_tls(module)
     if module.params["timeout"] <= 0:
         module.fail_json(msg=f"timeout must be a positive number of seconds, got {module.params['timeout']}")

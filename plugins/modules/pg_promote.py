@@ -126,7 +126,8 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.selfhost.supabase.plugins.module_utils.postgres_conn import (
-    Cursor, check_port, connect, connection_argument_spec, lsn_to_int, parse_conninfo, probe_role, server_timeline)
+    Cursor, check_port, check_tls, connect, connection_argument_spec, lsn_to_int, parse_conninfo, probe_role, server_timeline,
+    tls_params)
 
 
 def upstream_of(cur):
@@ -136,7 +137,7 @@ def upstream_of(cur):
 
 
 def main():
-    argument_spec = connection_argument_spec()
+    argument_spec = connection_argument_spec(host="127.0.0.1")
     argument_spec.update(
         replayed_lsn=dict(type="str"),
         wait_timeout=dict(type="int", default=60),
@@ -146,6 +147,7 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
     check_port(module, "login_port")
+    check_tls(module)
     if p["upstream_timeout"] <= 0:
         module.fail_json(msg=f"upstream_timeout must be a positive number of seconds, got {p['upstream_timeout']}")
     if p["wait_timeout"] <= 0:
@@ -157,7 +159,7 @@ def main():
             module.fail_json(msg=f"replayed_lsn {p['replayed_lsn']!r} is not an LSN like 0/3000148")
 
     conn = connect(module, p["login_host"], p["login_port"], p["login_user"], p["login_password"],
-                   p["login_db"], timeout=p["connect_timeout"])
+                   p["login_db"], timeout=p["connect_timeout"], tls=tls_params(p))
     cur = Cursor(module, conn, f"{p['login_host']}:{p['login_port']}")
     cur.execute("SELECT pg_is_in_recovery()")
     in_recovery = cur.fetchone()[0]

@@ -43,28 +43,32 @@ attributes:
     platforms: posix
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-  - selfhost.supabase.postgres_tls
+  - selfhost.supabase.postgres_login
 options:
   data_dir:
     description: Host path of the stopped server's data directory.
     type: path
     required: true
-  source_host:
+  login_host:
     description: Address of the current primary, as reachable from this host.
     type: str
     required: true
-  source_port:
+    aliases: [source_host]
+  login_port:
     description: Port of the current primary.
     type: int
     default: 5432
-  source_user:
+    aliases: [source_port]
+  login_user:
     description: Superuser on the current primary (C(pg_rewind) reads its files through SQL).
     type: str
     default: supabase_admin
-  source_password:
-    description: Password of O(source_user). Travels in a password file, never on a command line.
+    aliases: [source_user]
+  login_password:
+    description: Password of O(login_user). Travels in a password file, never on a command line.
     type: str
     required: true
+    aliases: [source_password]
   replication_user:
     description: Role with the REPLICATION attribute the standby streams as.
     type: str
@@ -126,9 +130,9 @@ EXAMPLES = r"""
   selfhost.supabase.pg_rejoin:
     data_dir: /opt/supabase/volumes/db/data
     image: supabase/postgres:15.8.1.085
-    source_host: 10.0.0.12
-    source_port: 5433
-    source_password: "{{ cluster_postgres_password }}"
+    login_host: 10.0.0.12
+    login_port: 5433
+    login_password: "{{ cluster_postgres_password }}"
     replication_password: "{{ cluster_replication_password }}"
     slot_name: vm1
     application_name: vm1
@@ -139,9 +143,9 @@ EXAMPLES = r"""
   selfhost.supabase.pg_rejoin:
     data_dir: /opt/supabase/volumes/db/data
     image: supabase/postgres:15.8.1.085
-    source_host: 10.0.0.12
-    source_port: 5433
-    source_password: "{{ cluster_postgres_password }}"
+    login_host: 10.0.0.12
+    login_port: 5433
+    login_password: "{{ cluster_postgres_password }}"
     replication_password: "{{ cluster_replication_password }}"
     slot_name: vm1
     application_name: vm1
@@ -197,7 +201,8 @@ from ansible_collections.selfhost.supabase.plugins.module_utils import datadir
 from ansible_collections.selfhost.supabase.plugins.module_utils.oneoff_container import tls_volume
 from ansible_collections.selfhost.supabase.plugins.module_utils.pg_tools import ToolRunner
 from ansible_collections.selfhost.supabase.plugins.module_utils.postgres_conn import (
-    Cursor, check_port, check_tls, connect, in_recovery, lsn_to_int, server_timeline, tls_argument_spec, tls_params)
+    Cursor, check_port, check_tls, connect, connection_argument_spec, in_recovery, lsn_to_int, server_timeline,
+    tls_params)
 
 LSN = r"([0-9A-Fa-f]+/[0-9A-Fa-f]+)"
 
@@ -238,13 +243,14 @@ class Rejoin:
 
     def check_source(self, sysid):
         p = self.p
-        conn = connect(self.module, p["source_host"], p["source_port"], p["source_user"], p["source_password"],
-                       application_name="selfhost.supabase.pg_rejoin", tls=tls_params(p))
+        conn = connect(self.module, p["login_host"], p["login_port"], p["login_user"], p["login_password"],
+                       p["login_db"], timeout=p["connect_timeout"], application_name="selfhost.supabase.pg_rejoin",
+                       tls=tls_params(p))
         try:
-            cur = Cursor(self.module, conn, f"source {p['source_host']}:{p['source_port']}", self.result)
+            cur = Cursor(self.module, conn, f"source {p['login_host']}:{p['login_port']}", self.result)
             if in_recovery(conn):
-                self.fail(f"source {p['source_host']}:{p['source_port']} is a standby, not the primary: "
-                          "point source_host at the current primary")
+                self.fail(f"source {p['login_host']}:{p['login_port']} is a standby, not the primary: "
+                          "point login_host at the current primary")
             cur.execute("SELECT system_identifier::text FROM pg_control_system()")
             source_sysid = cur.fetchone()[0]
             self.result["source_timeline"] = server_timeline(cur, False)
@@ -264,7 +270,7 @@ class Rejoin:
         finally:
             conn.close()
         if source_sysid != sysid:
-            self.fail(f"{self.data_dir} holds system {sysid} but {p['source_host']} is system {source_sysid}: "
+            self.fail(f"{self.data_dir} holds system {sysid} but {p['login_host']} is system {source_sysid}: "
                       "they are different clusters and cannot be rejoined. Check the host names, or clone "
                       "the primary again (pg_basebackup with force).")
 
@@ -276,8 +282,8 @@ class Rejoin:
     def conninfo(self):
         p = self.p
         return " ".join(f"{k}={datadir.conninfo_quote(v)}" for k, v in [
-            ("host", p["source_host"]), ("port", p["source_port"]), ("user", p["source_user"]),
-            ("dbname", "postgres"), ("connect_timeout", 10), *tls_params(p)])
+            ("host", p["login_host"]), ("port", p["login_port"]), ("user", p["login_user"]),
+            ("dbname", p["login_db"]), ("connect_timeout", p["connect_timeout"]), *tls_params(p)])
 
     def local_end(self):
         """End of this server's WAL: pg_waldump from its last checkpoint until the records stop."""
@@ -303,7 +309,7 @@ class Rejoin:
     # --------------------------------------------------------------- run
     def write_standby_config(self, dry_run=False):
         p = self.p
-        return datadir.write_standby_config(self.data_dir, p["source_host"], p["source_port"], p["replication_user"],
+        return datadir.write_standby_config(self.data_dir, p["login_host"], p["login_port"], p["replication_user"],
                                             p["replication_password"], p["application_name"], p["slot_name"],
                                             tls=tls_params(p), dry_run=dry_run)
 
@@ -315,7 +321,7 @@ class Rejoin:
         self.check_stopped()
         self.check_source(sysid)
         p = self.p
-        with self.runner.password(p["source_host"], p["source_port"], p["source_user"], p["source_password"]):
+        with self.runner.password(p["login_host"], p["login_port"], p["login_user"], p["login_password"]):
             result = self.rejoin()
         if not self.module.check_mode:
             uid, gid = self.runner.owner_ids()
@@ -364,7 +370,7 @@ class Rejoin:
         return self.result
 
     def scrub(self, text):
-        for secret in (self.p["source_password"], self.p["replication_password"]):
+        for secret in (self.p["login_password"], self.p["replication_password"]):
             text = text.replace(secret, "********")
         return text
 
@@ -382,12 +388,10 @@ def timeline_switch_points(history):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            **tls_argument_spec(),
+            **connection_argument_spec(required=("login_password",),
+                                       aliases={"login_host": ["source_host"], "login_port": ["source_port"],
+                                                "login_user": ["source_user"], "login_password": ["source_password"]}),
             data_dir=dict(type="path", required=True),
-            source_host=dict(type="str", required=True),
-            source_port=dict(type="int", default=5432),
-            source_user=dict(type="str", default="supabase_admin"),
-            source_password=dict(type="str", required=True, no_log=True),
             replication_user=dict(type="str", default="supabase_replication_admin"),
             replication_password=dict(type="str", required=True, no_log=True),
             slot_name=dict(type="str"),
@@ -404,7 +408,7 @@ def main():
         required_if=[("executor", "docker", ["image"])],
         supports_check_mode=True,
     )
-    check_port(module, "source_port")
+    check_port(module, "login_port")
     check_tls(module)
     p = module.params
     if p["timeout"] <= 0:

@@ -172,7 +172,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.selfhost.supabase.plugins.module_utils.postgres_conn import (
-    Cursor, check_port, connect, connection_argument_spec, fetch_dicts, lsn_to_int, server_timeline)
+    Cursor, check_port, check_tls, connect, connection_argument_spec, fetch_dicts, lsn_to_int, server_timeline, tls_params)
 
 # What pg_stat_replication hides from a login without the privilege to read it.
 NO_STATS = ("its state and lag are hidden from {user}: grant it pg_read_all_stats (or pg_monitor), or log in "
@@ -285,7 +285,7 @@ def problems_of(state, p):
 
 
 def main():
-    argument_spec = connection_argument_spec()
+    argument_spec = connection_argument_spec(host="127.0.0.1")
     argument_spec.update(
         expected_role=dict(type="str", choices=["primary", "standby"]),
         expected_standbys=dict(type="list", elements="str", default=[]),
@@ -300,6 +300,7 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
     check_port(module, "login_port")
+    check_tls(module)
     for name in ("max_lag_bytes", "max_lag_seconds", "max_inactive_slot_bytes", "timeout"):
         if p[name] is not None and p[name] < 0:
             module.fail_json(msg=f"{name} must not be negative, got {p[name]}")
@@ -310,7 +311,7 @@ def main():
             module.fail_json(msg=f"replayed_lsn {p['replayed_lsn']!r} is not an LSN like 0/3000148")
 
     conn = connect(module, p["login_host"], p["login_port"], p["login_user"], p["login_password"],
-                   p["login_db"], timeout=p["connect_timeout"])
+                   p["login_db"], timeout=p["connect_timeout"], tls=tls_params(p))
     started = time.monotonic()
     try:
         cur = Cursor(module, conn, f"{p['login_host']}:{p['login_port']}")

@@ -166,14 +166,14 @@ def test_failed_clone_leaves_a_marked_directory(primary, target):
 
 
 @pytest.mark.parametrize("bad, message", [
-    (dict(primary_port=70000), "primary_port must be a TCP port"),
+    (dict(primary_port=70000), "login_port must be a TCP port"),
     (dict(executor="docker"), "image"),
     (dict(executor="podman"), "executor"),
     (dict(timeout=0), "timeout must be a positive"),
     (dict(data_dir="relative/dir"), "absolute path"),
     (dict(force="maybe"), "force"),
     (dict(ssl_mode="strict"), "ssl_mode"),
-    (dict(ssl_mode="verify-full"), "verify-full checks the server's certificate: give ssl_root_cert"),
+    (dict(ssl_mode="verify-full"), "verify-full checks the server's certificate: give ca_cert"),
     (dict(ssl_mode="verify-full", ssl_root_cert="/nonexistent/ca.crt"), "is not a readable file on this host"),
 ])
 def test_rejects_bad_arguments(primary, target, bad, message):
@@ -187,7 +187,7 @@ def test_missing_password_is_refused(primary, target):
     args = args_for(primary, target)
     del args["replication_password"]
     rc, res, _ = run_module("pg_basebackup", args)
-    assert rc != 0 and "replication_password" in res["msg"]
+    assert rc != 0 and "login_password" in res["msg"]
 
 
 def test_an_existing_standby_gets_its_new_connection_settings_without_a_clone(pair):
