@@ -15,6 +15,12 @@ STREAMING = ("SELECT string_agg(application_name, ',' ORDER BY application_name)
              "WHERE state = 'streaming'")
 
 
+def vm2_named_master(groups):
+    """Make an inventory out of date: it names vm2 the master and vm1 a replica."""
+    groups["master"]["hosts"], groups["replica"]["hosts"] = (
+        {"vm2": groups["replica"]["hosts"].pop("vm2")}, {**groups["replica"]["hosts"], **groups["master"]["hosts"]})
+
+
 @pytest.fixture(scope="module", autouse=True)
 def three_vms_deployed():
     for vm in ("vm1", "vm2", "vm3"):
@@ -58,11 +64,7 @@ def test_retire_a_replica_then_add_it_back_with_limit_touching_nothing_else():
 
     # The inventory names vm2 the master (out of date, as after a switchover it was not told
     # of): the playbook asks the hosts and works on vm1, the primary that answers.
-    def stale_master(groups):
-        groups["master"]["hosts"], groups["replica"]["hosts"] = (
-            {"vm2": groups["replica"]["hosts"].pop("vm2")}, {**groups["replica"]["hosts"], **groups["master"]["hosts"]})
-
-    inventory = inventory_copy(stale_master, source=ROOT / SCALE)
+    inventory = inventory_copy(vm2_named_master, source=ROOT / SCALE)
     try:
         res = ansible_playbook("playbooks/remove_replica.yml", "-i", str(inventory), "-e", "replica=vm3")
     finally:
@@ -123,11 +125,7 @@ def test_remove_replica_refuses_bad_input_before_any_change():
         assert res.returncode != 0 and message in res.stdout, res.stdout[-2000:]
 
     # An inventory that is out of date (it calls the primary a replica): refused.
-    def swapped(groups):
-        groups["master"]["hosts"], groups["replica"]["hosts"] = (
-            {"vm2": groups["replica"]["hosts"].pop("vm2")}, {**groups["replica"]["hosts"], **groups["master"]["hosts"]})
-
-    inventory = inventory_copy(swapped, source=ROOT / SCALE)
+    inventory = inventory_copy(vm2_named_master, source=ROOT / SCALE)
     try:
         res = ansible_playbook("playbooks/remove_replica.yml", "-i", str(inventory), "-e", "replica=vm1")
     finally:
