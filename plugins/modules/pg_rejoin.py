@@ -23,8 +23,10 @@ description:
   - Then runs C(pg_rewind) (only when needed) and writes the standby configuration
     (C(standby.signal), C(primary_conninfo), C(primary_slot_name)); the next start of the
     server follows the current primary.
-  - When C(pg_rewind) cannot work (the WAL it needs is gone), fails with RV(rewind_failed=true)
-    so that the caller can clone the primary again instead (selfhost.supabase.pg_basebackup with force).
+  - When C(pg_rewind) cannot work (the WAL it needs is gone, or this server and the current primary
+    were each promoted to the same timeline number, which pg_rewind takes for one history), fails
+    with RV(rewind_failed=true) so that the caller can clone the primary again instead
+    (selfhost.supabase.pg_basebackup with force), once the range to discard is confirmed.
   - By default runs the database image's own tools in one-off containers on the target host.
 author:
   - selfhost.supabase contributors (!UNKNOWN)
@@ -162,8 +164,10 @@ rewound:
   returned: always
   type: bool
 rewind_failed:
-  description: C(pg_rewind) could not work (for instance, WAL it needs was removed); clone instead.
-  returned: on failure of the rewind
+  description:
+    - C(pg_rewind) could not work (for instance, WAL it needs was removed, or this server and the
+      source were each promoted to the same timeline); clone instead.
+  returned: on failure of the rewind, and in check mode when it cannot work
   type: bool
 diverged_lsn:
   description: Where this server's history and the current primary's part.
@@ -217,8 +221,10 @@ class Rejoin:
                            discard_bytes=0, local_end_lsn="", log_file=self.log_file)
         self.runner = ToolRunner(module, self.data_dir, self.log_file, bin_dir=self.p["bin_dir"])
         self.cli = self.runner.cli
-        # Where the source's history left each timeline (check mode, see check_source).
-        self.source_switch_points = None
+        # Where the source's history left each timeline; whether its control file lags
+        # behind its timeline (check mode, see check_source).
+        self.source_points = {}
+        self.control_lags = False
 
     def fail(self, msg, **extra):
         self.module.fail_json(msg=msg, **dict(self.result, **extra))
@@ -253,7 +259,10 @@ class Rejoin:
                           "point login_host at the current primary")
             cur.execute("SELECT system_identifier::text FROM pg_control_system()")
             source_sysid = cur.fetchone()[0]
-            self.result["source_timeline"] = server_timeline(cur, False)
+            self.result["source_timeline"] = timeline = server_timeline(cur, False)
+            if timeline > 1:
+                cur.execute("SELECT pg_read_file(%s)", ("pg_wal/%08X.history" % timeline,))
+                self.source_points = timeline_switch_points(cur.fetchone()[0])
             if not self.module.check_mode:
                 # pg_rewind takes the source's timeline from its control file, which a
                 # recently promoted server updates only at its next checkpoint.
@@ -263,10 +272,7 @@ class Rejoin:
                 # file still names an older timeline, the dry run cannot see the divergence,
                 # and the source's timeline history tells where it left ours.
                 cur.execute("SELECT timeline_id FROM pg_control_checkpoint()")
-                if cur.fetchone()[0] != self.result["source_timeline"]:
-                    cur.execute("SELECT pg_read_file(%s)",
-                                ("pg_wal/%08X.history" % self.result["source_timeline"],))
-                    self.source_switch_points = timeline_switch_points(cur.fetchone()[0])
+                self.control_lags = cur.fetchone()[0] != timeline
         finally:
             conn.close()
         if source_sysid != sysid:
@@ -339,10 +345,13 @@ class Rejoin:
                       rewind_failed=True)
         needed = "no rewind required" not in out
         diverged = diverged.group(1) if diverged else None
-        switch = (self.source_switch_points or {}).get(local_tli)
+        switch = self.source_points.get(local_tli) if self.control_lags else None
         if switch is not None:
             # The source left our timeline at `switch`: what we wrote past it is ours alone.
             diverged, needed = switch, lsn_to_int(end) > lsn_to_int(switch)
+        fork = self.fork_on_the_same_timeline(local_tli)
+        if fork:
+            diverged, needed = fork, True
         self.result["rewind_needed"] = needed
         if diverged:
             self.result["diverged_lsn"] = diverged
@@ -355,9 +364,16 @@ class Rejoin:
                       f"({self.result['discard_bytes']} bytes, on timeline {self.result['source_timeline'] - 1} "
                       f"or earlier). Whatever was committed there exists nowhere else; save it first if it "
                       f"matters, then confirm with discard_wal: {rng}")
+        if fork and self.module.check_mode:
+            self.result.update(changed=True, rewind_failed=True)
         if self.module.check_mode:
             self.result["changed"] = needed or self.write_standby_config(dry_run=True)
             return self.result
+        if fork:
+            self.fail(f"this server and {self.p['login_host']} were each promoted to timeline {local_tli} on their "
+                      f"own (they part at {fork}): pg_rewind cannot join two histories that share a timeline "
+                      "number. Clone the primary again instead (pg_basebackup with force: true).",
+                      rewind_failed=True)
         if needed:
             rc, out = self.tool(["pg_rewind", "--progress", "-D", self.data_dir, "--source-server", self.conninfo()],
                                 network=True)
@@ -368,6 +384,22 @@ class Rejoin:
         if self.write_standby_config():
             self.result["changed"] = True
         return self.result
+
+    def fork_on_the_same_timeline(self, local_tli):
+        """Where this server and the source part when both were promoted to the same timeline
+        on their own (each wrote its own end of recovery there); None otherwise."""
+        if local_tli < 2 or local_tli != self.result["source_timeline"]:
+            return None
+        # A standby that followed the source onto this timeline holds the source's history.
+        if datadir.control_data(self.data_dir)["state"] not in ("shut down", "in production"):
+            return None
+        try:
+            with open(os.path.join(self.data_dir, "pg_wal", "%08X.history" % local_tli)) as f:
+                local = timeline_switch_points(f.read())
+        except OSError:
+            local = {}
+        starts = [point for point in (local.get(local_tli - 1), self.source_points.get(local_tli - 1)) if point]
+        return min(starts, key=lsn_to_int) if starts else None
 
     def scrub(self, text):
         for secret in (self.p["login_password"], self.p["replication_password"]):

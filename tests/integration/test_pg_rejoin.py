@@ -4,8 +4,10 @@ and is brought back as a standby of the new primary."""
 
 import re
 import subprocess
+import time
 
-from conftest import ADMIN_PASSWORD, PG_BIN, REPL_PASSWORD, REPL_USER, Server, free_port, pg, run_module
+from conftest import (ADMIN_PASSWORD, PG_BIN, REPL_PASSWORD, REPL_USER, Server, free_port, new_primary, new_standby, pg,
+                      run_module)
 
 
 def rejoin_args(old, new, **extra):
@@ -141,3 +143,34 @@ def test_check_mode_changes_nothing_on_either_server(pair):
     new.query("SELECT pg_create_physical_replication_slot('old', true)")
     rc, res, raw = run_module("pg_rejoin", rejoin_args(old, new, discard_wal=preview["discard_range"]))
     assert rc == 0 and res["rewound"] is True, raw
+
+
+def test_two_servers_promoted_to_the_same_timeline_are_cloned_not_rewound(pg_workdir):
+    """Two standbys of one primary both promoted (a promotion by hand, say): both are on
+    timeline 2 with histories of their own, which pg_rewind takes for one. The rejoin names
+    what the second wrote alone, and once that is confirmed asks for a new clone."""
+    tag = time.monotonic_ns()
+    primary = new_primary(pg_workdir, f"tp-{tag}")
+    one = new_standby(pg_workdir, primary, f"one_{tag}", slot="one")
+    two = new_standby(pg_workdir, primary, f"two_{tag}", slot="two")
+    try:
+        primary.query("CREATE TABLE shared AS SELECT 1 AS n")
+        one.wait_for("SELECT count(*) FROM shared", [(1,)])
+        two.wait_for("SELECT count(*) FROM shared", [(1,)])
+        clean_stop(primary)
+        one.query("SELECT pg_promote(true, 30)")
+        two.query("SELECT pg_promote(true, 30)")
+        two.query("CREATE TABLE only_on_two AS SELECT generate_series(1, 1000) AS n")
+        one.query("SELECT pg_create_physical_replication_slot('old', true)")
+        clean_stop(two)
+
+        rc, preview, raw = run_module("pg_rejoin", rejoin_args(two, one), check_mode=True)
+        assert rc == 0, raw
+        assert preview["rewind_needed"] is True and preview["rewind_failed"] is True
+        assert preview["discard_bytes"] > 0 and preview["source_timeline"] == 2
+        rc, res, raw = run_module("pg_rejoin", rejoin_args(two, one, discard_wal=preview["discard_range"]))
+        assert rc != 0 and res["rewind_failed"] is True and "Clone the primary again" in res["msg"], raw
+        assert not (two.data_dir / "standby.signal").exists()
+    finally:
+        for server in (one, two, primary):
+            server.stop()
