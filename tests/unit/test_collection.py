@@ -25,7 +25,7 @@ def run(*cmd, env=None, cwd=None):
 
 GALAXY = yaml.safe_load((ROOT / "galaxy.yml").read_text())
 # The collections the `ansible` bundle from PyPI carries (where the declared ones are taken from).
-BUNDLE = Path(ansible_collections.__path__[0])
+BUNDLE = next(Path(p) for p in ansible_collections.__path__ if (Path(p) / "community" / "docker").is_dir())
 
 
 @pytest.fixture(scope="module")
