@@ -9,9 +9,19 @@ rm -f /var/run/docker.pid
 if [ -f /etc/selfhost-supabase/firewall.nft ]; then
   nft -f /etc/selfhost-supabase/firewall.nft || true
 fi
-if [ -f /etc/keepalived/keepalived.conf ]; then
-  keepalived --use-file /etc/keepalived/keepalived.conf --log-detail || true
-fi
+# These VMs have no systemd: where a real VM's enabled keepalived unit keeps
+# the daemon running, this loop starts it whenever the collection has
+# configured it and it is not running (at boot, after the first deploy, after
+# a crash).  The collection is told so (endpoint_service_start: false in the
+# lab inventory) and only writes the configuration.
+(
+  while :; do
+    if [ -f /etc/keepalived/keepalived.conf ] && ! pgrep -x keepalived >/dev/null; then
+      keepalived --use-file /etc/keepalived/keepalived.conf --log-detail || true
+    fi
+    sleep 1
+  done
+) &
 while :; do
   dockerd --bip "${INNER_BIP:-172.31.250.1/24}" \
           --default-address-pool "${INNER_POOL:-base=172.29.0.0/16,size=24}" \
