@@ -15,14 +15,14 @@ description:
     running server, the way C(pg_controldata) shows it.
   - A switchover reads the old primary's final checkpoint after a clean shutdown, and waits for
     the new primary to have replayed past it before promoting it.
-  - With O(stop_container), first shuts the server down by stopping its container (a fast, clean
-    shutdown), so that a switchover spends one step, not two, while clients cannot write.
+  - Only reads.  Stopping the server first (a switchover stops the old primary's container) is
+    the playbook's step, with M(community.docker.docker_container).
 author:
   - selfhost.supabase contributors (!UNKNOWN)
 attributes:
   check_mode:
     support: full
-    details: Only reads; with O(stop_container) the container is not stopped, and the file is read as it is.
+    details: Only reads, in check mode as otherwise.
   diff_mode:
     support: none
   platform:
@@ -34,15 +34,6 @@ options:
     description: Host path of the data directory.
     type: path
     required: true
-  stop_container:
-    description:
-      - Name of a running container of the server to stop (C(docker stop)) before reading.
-      - Nothing is stopped when it is not running.
-    type: str
-  stop_timeout:
-    description: Seconds C(docker stop) lets the server shut down before it kills it (an unclean stop).
-    type: int
-    default: 60
 """
 
 EXAMPLES = r"""
@@ -50,20 +41,9 @@ EXAMPLES = r"""
   selfhost.supabase.pg_controldata:
     data_dir: /opt/supabase/volumes/db/data
   register: control
-
-- name: Shut the old primary down and read where its WAL ends, in one step
-  selfhost.supabase.pg_controldata:
-    data_dir: /opt/supabase/volumes/db/data
-    stop_container: supabase-db
-    stop_timeout: 60
-  register: control
 """
 
 RETURN = r"""
-stopped:
-  description: Whether O(stop_container) was running and was stopped.
-  returned: always
-  type: bool
 state:
   description: Cluster state as C(pg_controldata) names it (V(shut down) after a clean shutdown).
   returned: always
@@ -104,32 +84,17 @@ from ansible_collections.selfhost.supabase.plugins.module_utils.postgres_conn im
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(data_dir=dict(type="path", required=True),
-                                              stop_container=dict(type="str"),
-                                              stop_timeout=dict(type="int", default=60)),
+    module = AnsibleModule(argument_spec=dict(data_dir=dict(type="path", required=True)),
                            supports_check_mode=True)
     data_dir = module.params["data_dir"]
-    if module.params["stop_timeout"] < 0:
-        module.fail_json(msg=f"stop_timeout must be 0 or more seconds, not {module.params['stop_timeout']}")
     control = os.path.join(data_dir, "global", "pg_control")
     if not os.path.isfile(control):
         module.fail_json(msg=f"{control} does not exist: {data_dir} is not a PostgreSQL data directory")
-    stopped = False
-    name = module.params["stop_container"]
-    if name:
-        rc, out, err = module.run_command(["docker", "inspect", "-f", "{{.State.Running}}", name])
-        if rc != 0:
-            module.fail_json(msg=f"no container {name} here ({err.strip()}): name the server's container")
-        stopped = out.strip() == "true"
-        if stopped and not module.check_mode:
-            rc, out, err = module.run_command(["docker", "stop", "--time", str(module.params["stop_timeout"]), name])
-            if rc != 0:
-                module.fail_json(msg=f"docker stop {name} failed: {err.strip()}")
     try:
         info = datadir.control_data(data_dir)
     except (OSError, ValueError) as exc:
         module.fail_json(msg=f"cannot read {control}: {exc}")
-    module.exit_json(changed=stopped, stopped=stopped, state=info["state"],
+    module.exit_json(changed=False, state=info["state"],
                      clean_shutdown=info["state"] in ("shut down", "shut down in recovery"),
                      checkpoint_lsn=lsn(info["checkpoint"]), after_checkpoint_lsn=lsn(info["checkpoint"] + 1),
                      redo_lsn=lsn(info["redo"]), timeline=info["timeline"],

@@ -34,14 +34,16 @@ def test_controldata_reads_what_pg_controldata_shows(pair):
     assert f"Database system identifier:           {res['system_identifier']}" in shown
 
 
-def test_controldata_refuses_bad_stop_arguments_before_stopping_anything(pair):
+def test_controldata_only_reads_and_refuses_what_is_not_a_data_directory(pair, tmp_path):
     primary, _standby = pair
-    rc, res, raw = run_module("pg_controldata", dict(data_dir=str(primary.data_dir), stop_timeout=-1))
-    assert rc != 0 and "stop_timeout must be 0 or more seconds, not -1" in res["msg"], raw
-    rc, res, raw = run_module("pg_controldata", dict(data_dir=str(primary.data_dir),
-                                                     stop_container="selfhost-no-such-db"))
-    assert rc != 0 and "no container selfhost-no-such-db here" in res["msg"], raw
+    # A running server is read as it is (in production: after the playbook stopped its container).
+    rc, res, raw = run_module("pg_controldata", dict(data_dir=str(primary.data_dir)))
+    assert rc == 0 and res["changed"] is False and res["state"] == "in production", raw
     assert primary.query("SELECT 1") == [(1,)]
+    rc, res, raw = run_module("pg_controldata", dict(data_dir=str(primary.data_dir), stop_container="supabase-db"))
+    assert rc != 0 and "stop_container" in res["msg"], raw
+    rc, res, raw = run_module("pg_controldata", dict(data_dir=str(tmp_path)))
+    assert rc != 0 and "is not a PostgreSQL data directory" in res["msg"], raw
 
 
 def test_a_diverged_former_primary_is_rewound_only_with_the_confirmed_range(pair):
