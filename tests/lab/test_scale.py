@@ -79,6 +79,9 @@ def test_retire_a_replica_then_add_it_back_with_limit_touching_nothing_else():
                               "volumes/db/tls/server.key", "volumes/api/kong.yml")
             if vm_host("vm3").file(f"{PROJECT}/{path}").exists]
     assert left == []
+    # Nor keepalived, which could still answer VRRP for the endpoint address.
+    assert wait_until(lambda: not vm_host("vm3").run("pgrep -x keepalived").succeeded, timeout=10)[0]
+    assert not vm_host("vm3").file("/etc/keepalived/keepalived.conf").exists
     assert psql("vm1", STREAMING) == "vm2"
     assert vm_state("vm2") == vm2_before
 
@@ -94,6 +97,7 @@ def test_retire_a_replica_then_add_it_back_with_limit_touching_nothing_else():
     assert wait_until(lambda: psql("vm1", STREAMING) == "vm2,vm3", timeout=30)[0]
     assert psql("vm3", "SELECT pg_is_in_recovery()") == "t"
     assert reaches_vm1_database("vm3")
+    assert wait_until(lambda: vm_host("vm3").run("pgrep -x keepalived").succeeded, timeout=10)[0]
     # The master's files (pg_hba.conf rendered back identical) and containers, and vm2, are as before.
     assert vm_state("vm1") == vm1_before
     assert vm_state("vm2") == vm2_before
