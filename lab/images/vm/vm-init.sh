@@ -22,6 +22,33 @@ fi
     sleep 1
   done
 ) &
+# Likewise for auto mode: etcd once /etc/default/etcd names a member, HAProxy
+# once its file is the collection's (reloaded when the file changes), and the
+# follower once the collection installed it (patroni role).
+(
+  haproxy_sum=""
+  while :; do
+    if grep -qs '^ETCD_NAME=' /etc/default/etcd && ! pgrep -x etcd >/dev/null; then
+      (set -a; . /etc/default/etcd; set +a
+       exec setpriv --reuid=etcd --regid=etcd --init-groups etcd) >>/var/log/etcd.log 2>&1 &
+    fi
+    if grep -qs selfhost_primary /etc/haproxy/haproxy.cfg; then
+      sum=$(cksum < /etc/haproxy/haproxy.cfg)
+      if ! pgrep -x haproxy >/dev/null; then
+        haproxy -D -p /run/haproxy.pid -f /etc/haproxy/haproxy.cfg >>/var/log/haproxy.log 2>&1 || true
+        haproxy_sum=$sum
+      elif [ "$sum" != "$haproxy_sum" ]; then
+        [ -z "$haproxy_sum" ] || haproxy -D -p /run/haproxy.pid -f /etc/haproxy/haproxy.cfg \
+          -sf $(cat /run/haproxy.pid) >>/var/log/haproxy.log 2>&1 || true
+        haproxy_sum=$sum
+      fi
+    fi
+    if [ -x /usr/local/sbin/selfhost-supabase-follow ] && ! pgrep -f selfhost-supabase-follow >/dev/null; then
+      /usr/local/sbin/selfhost-supabase-follow >>/var/log/selfhost-supabase-follow.log 2>&1 &
+    fi
+    sleep 1
+  done
+) &
 while :; do
   dockerd --bip "${INNER_BIP:-172.31.250.1/24}" \
           --default-address-pool "${INNER_POOL:-base=172.29.0.0/16,size=24}" \
