@@ -303,6 +303,11 @@ def up(vms, fresh):
     for vm in vms:
         if vm not in VM_ADDRESSES:
             die(f"unknown VM {vm!r}: the lab knows {', '.join(VM_ADDRESSES)}")
+        if fresh:
+            # A new container: nothing the collection put on the VM itself
+            # (etcd's store, HAProxy, keepalived, the firewall) survives;
+            # the inner engine's images (its volume) do.
+            docker("rm", "-f", vm_container(vm), check=False)
         start_vm(vm, tags["vm"])
         if fresh:
             wipe_vm(vm)
