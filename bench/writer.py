@@ -41,6 +41,7 @@ def run(args):
     signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))
     deadline = time.monotonic() + args.seconds if args.seconds else None
     acked, errors, gaps = [], 0, []
+    first_ack = None        # wall time (s) of the first acknowledged commit
     last_ok = None          # wall time (s) of the last acknowledged commit
     failing_since = None    # wall time of the first failure after last_ok
     conn = None
@@ -53,15 +54,16 @@ def run(args):
             if conn is None:
                 conn = connect(args.dsn)
                 with conn.cursor() as cur:
-                    cur.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (id bigint PRIMARY KEY, "
+                    cur.execute(f"CREATE TABLE IF NOT EXISTS {args.table} (id bigint PRIMARY KEY, "
                                 "at timestamptz NOT NULL DEFAULT now(), server inet DEFAULT inet_server_addr())")
                     if next_id is None:
-                        cur.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {TABLE}")
+                        cur.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {args.table}")
                         first_id = next_id = cur.fetchone()[0]
             with conn.cursor() as cur:
-                cur.execute(f"INSERT INTO {TABLE} (id) VALUES (%s)", (next_id,))
+                cur.execute(f"INSERT INTO {args.table} (id) VALUES (%s)", (next_id,))
             now = time.time()
             acked.append(next_id)
+            first_ack = first_ack or now
             if failing_since is not None and last_ok is not None:
                 gaps.append({"last_success_before": round(last_ok * 1000), "first_success_after": round(now * 1000),
                              "ms": round((now - last_ok) * 1000)})
@@ -88,6 +90,8 @@ def run(args):
               "attempted": (next_id - first_id) if first_id else 0,
               "acknowledged": len(acked), "errors": errors, "gaps": gaps,
               "longest_gap_ms": max((g["ms"] for g in gaps), default=0),
+              "first_ack_ms": round(first_ack * 1000) if first_ack else None,
+              "last_ack_ms": round(last_ok * 1000) if last_ok else None,
               "achieved_rate": round(len(acked) / max(ended - started, 1e-9), 1), "acked_ids": acked}
     Path(args.out).write_text(json.dumps(result))
     print(json.dumps({k: v for k, v in result.items() if k != "acked_ids"}))
@@ -106,7 +110,7 @@ def verify(args):
                 raise
             time.sleep(1)
     with conn.cursor() as cur:
-        cur.execute(f"SELECT id FROM {TABLE}")
+        cur.execute(f"SELECT id FROM {args.table}")
         found = {row[0] for row in cur.fetchall()}
     acked = set(result["acked_ids"])
     lost = sorted(acked - found)
@@ -137,9 +141,11 @@ def main(argv=None):
     r.add_argument("--out", required=True)
     r.add_argument("--rate", type=float, default=50)
     r.add_argument("--seconds", type=float, default=0)
+    r.add_argument("--table", default=TABLE, help="table to write (one per concurrent writer)")
     v = sub.add_parser("verify")
     v.add_argument("--dsn", required=True)
     v.add_argument("--run", required=True)
+    v.add_argument("--table", default=TABLE)
     v.add_argument("--phases", help="JSON file {phase: seconds} to include in the report")
     args = p.parse_args(argv)
     return run(args) if args.cmd == "run" else verify(args)

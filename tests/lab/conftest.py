@@ -5,10 +5,14 @@ then `docker exec` into the database container (testinfra's docker backend
 for the first hop).  Passwords travel in the environment, never in argv.
 """
 
+import atexit
 import hashlib
+import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +27,7 @@ SECRETS = INVENTORY / ".secrets"
 PREFIX = os.environ.get("SELFHOST_LAB_PREFIX", "selfhost-lab")
 ADDRESSES = {"vm1": "172.30.0.11", "vm2": "172.30.0.12", "vm3": "172.30.0.13"}
 PROJECT = "/opt/supabase"
+BENCH = ROOT / ".lab" / "bench"
 
 
 def secret(name):
@@ -113,3 +118,35 @@ def pytest_collection_modifyitems(items):
     """The scale checks before the failover ones when one run holds both (scenario failover):
     they expect the inventory's master to be the primary, which a failover changes."""
     items.sort(key=lambda item: 0 if item.get_closest_marker("scale") else 1)
+
+
+class Writer:
+    """bench/writer.py in the background, committing numbered rows to table through dsn;
+    stop() returns its report, verified by reading the table back through verify_dsn (default: dsn)."""
+
+    def __init__(self, name, dsn, rate=50, table="selfhost_writer", settle=3):
+        BENCH.mkdir(parents=True, exist_ok=True)
+        self.out = BENCH / f"{name}.json"
+        self.dsn, self.table = dsn, table
+        self.env = dict(os.environ, PGPASSWORD=secret("postgres_password"))
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "bench/writer.py"), "run", "--dsn", dsn,
+                                      "--out", str(self.out), "--rate", str(rate), "--table", table], env=self.env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # A test that fails before stop() leaves no writer behind.
+        atexit.register(self.proc.kill)
+        time.sleep(settle)  # some rows before the event
+
+    def stop(self, phases=None, verify_dsn=None, settle=3):
+        time.sleep(settle)  # some rows after it
+        self.proc.send_signal(signal.SIGTERM)
+        out, _ = self.proc.communicate(timeout=30)
+        assert self.proc.returncode == 0, out
+        args = [sys.executable, str(ROOT / "bench/writer.py"), "verify", "--dsn", verify_dsn or self.dsn,
+                "--run", str(self.out), "--table", self.table]
+        if phases:
+            phase_file = self.out.with_suffix(".phases.json")
+            phase_file.write_text(json.dumps(phases))
+            args += ["--phases", str(phase_file)]
+        res = subprocess.run(args, env=self.env, capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stdout + res.stderr
+        return json.loads(self.out.read_text())

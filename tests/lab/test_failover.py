@@ -9,7 +9,6 @@ run's figures go to .lab/bench/<name>.json and .md.  The tests run in order
 and each starts from where the previous left the cluster.
 """
 
-import atexit
 import json
 import os
 import re
@@ -20,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import (ADDRESSES, PREFIX, PROJECT, ROOT, ansible_playbook, leaked, psql, secret, secret_values, vm_host,
+from conftest import (ADDRESSES, BENCH, PREFIX, PROJECT, ROOT, Writer, ansible_playbook, leaked, psql, secret_values, vm_host,
                       wait_until)
 
 pytestmark = pytest.mark.failover
@@ -28,37 +27,7 @@ pytestmark = pytest.mark.failover
 INV = ["-i", str(ROOT / "inventories" / "lab-scale")]
 ENDPOINT = "172.30.0.10"
 DSN = f"host={ENDPOINT} port=5433 user=supabase_admin dbname=postgres"
-BENCH = ROOT / ".lab" / "bench"
 VMS = ("vm1", "vm2", "vm3")
-
-
-class Writer:
-    """bench/writer.py in the background; stop() returns its verified report."""
-
-    def __init__(self, name, rate=50):
-        BENCH.mkdir(parents=True, exist_ok=True)
-        self.out = BENCH / f"{name}.json"
-        self.env = dict(os.environ, PGPASSWORD=secret("postgres_password"))
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "bench/writer.py"), "run", "--dsn", DSN,
-                                      "--out", str(self.out), "--rate", str(rate)], env=self.env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        # A test that fails before stop() leaves no writer behind.
-        atexit.register(self.proc.kill)
-        time.sleep(3)  # some rows before the event
-
-    def stop(self, phases=None):
-        time.sleep(3)  # some rows after it
-        self.proc.send_signal(signal.SIGTERM)
-        out, _ = self.proc.communicate(timeout=30)
-        assert self.proc.returncode == 0, out
-        args = [sys.executable, str(ROOT / "bench/writer.py"), "verify", "--dsn", DSN, "--run", str(self.out)]
-        if phases:
-            phase_file = self.out.with_suffix(".phases.json")
-            phase_file.write_text(json.dumps(phases))
-            args += ["--phases", str(phase_file)]
-        res = subprocess.run(args, env=self.env, capture_output=True, text=True, timeout=60)
-        assert res.returncode == 0, res.stdout + res.stderr
-        return json.loads(self.out.read_text())
 
 
 def role(vm):
@@ -130,7 +99,7 @@ def slot(name):
 
 def test_a_replica_vm_killed_and_started_again_resumes_from_its_slot():
     vm3_db = db_container("vm3").split()[0]
-    writer = Writer("replica_crash")
+    writer = Writer("replica_crash", DSN)
     subprocess.run(["docker", "kill", f"{PREFIX}-vm3"], check=True, capture_output=True, timeout=60)
     # The primary keeps the WAL vm3 has not received, in vm3's slot.
     wait_until(lambda: (slot("vm3") or ("t",))[0] == "f", 30)
@@ -149,7 +118,7 @@ def test_a_replica_vm_killed_and_started_again_resumes_from_its_slot():
 
 
 def test_a_partitioned_replica_catches_up_when_the_network_heals():
-    writer = Writer("replica_partition")
+    writer = Writer("replica_partition", DSN)
     subprocess.run(["docker", "network", "disconnect", PREFIX, f"{PREFIX}-vm3"], check=True,
                    capture_output=True, timeout=60)
     try:
@@ -189,7 +158,7 @@ def test_a_dropped_slot_shows_in_status_and_site_yml_repairs_it(tmp_path):
 
 def test_switchover_and_back_loses_no_acknowledged_row(tmp_path):
     vm2_db = db_container("vm2")
-    writer = Writer("switchover")
+    writer = Writer("switchover", DSN)
     there, there_s = timed_playbook("playbooks/switchover.yml", "-e", "new_primary=vm2")
     assert there.returncode == 0, there.stdout[-3000:]
     assert role("vm2") == "primary" and endpoint_holder() == "vm2"
@@ -254,7 +223,7 @@ def test_failover_after_the_primary_vm_dies_loses_at_most_what_it_reports():
     # One replica's database is down too: it is neither promoted nor taken for a former primary.
     down = [vm for vm in VMS if vm != primary][-1]
     db_in(down, "stop")
-    writer = Writer("failover")
+    writer = Writer("failover", DSN)
     subprocess.run(["docker", "kill", f"{PREFIX}-{primary}"], check=True, capture_output=True, timeout=60)
     crashed = time.time()
     res, seconds = timed_playbook("playbooks/failover.yml")

@@ -1,0 +1,476 @@
+"""Auto mode: Patroni, etcd and HAProxy under faults (molecule scenario `auto`:
+vm1 and vm2 hold the database, vm3 is the witness; inventories/lab-auto).
+
+The scenario converges in manual mode; the first test switches the cluster to
+auto with one site.yml run while a writer commits.  Then each fault runs with
+a writer committing numbered rows through the stable endpoint's HAProxy
+primary port (what the stack uses) and, where the old primary matters, a
+second writer that keeps trying the old primary's own address.  Each test
+writes its figures to .lab/bench/auto-<name>.json and .md: the write gap and
+the acknowledged rows missing afterwards.  The tests run in order; each
+starts from where the previous one left the cluster.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conftest import (ADDRESSES, BENCH, PREFIX, ROOT, Writer, ansible_playbook, inventory_copy, leaked, psql, secret,
+                      secret_values, vm_host, vm_state, wait_until)
+
+pytestmark = pytest.mark.auto
+
+INVENTORY = ROOT / "inventories" / "lab-auto"
+INV = ["-i", str(INVENTORY)]
+AUTO = {"SELFHOST_LAB_MODE": "auto"}
+ENDPOINT = "172.30.0.10"
+DB_VMS = ("vm1", "vm2")
+VMS = ("vm1", "vm2", "vm3")
+ENDPOINT_DSN = f"host={ENDPOINT} port=5434 user=supabase_admin dbname=postgres"
+READ_DSN = f"host={ENDPOINT} port=5435 user=supabase_admin dbname=postgres"
+# 1 MiB: cluster_patroni_maximum_lag_on_failover's default, what an asynchronous failover may lose.
+MAX_LAG_BYTES = 1048576
+
+
+def direct_dsn(vm):
+    return f"host={ADDRESSES[vm]} port=5433 user=supabase_admin dbname=postgres"
+
+
+def api(vm, path, timeout=2):
+    """Patroni's REST API on vm: (status, JSON or None); (0, None) when it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://{ADDRESSES[vm]}:8008{path}", timeout=timeout) as res:
+            return res.status, json.loads(res.read() or b"null")
+    except urllib.error.HTTPError as err:
+        return err.code, None
+    except (OSError, ValueError):
+        return 0, None
+
+
+def members():
+    for vm in DB_VMS:
+        status, body = api(vm, "/cluster")
+        if status == 200:
+            return {m["name"]: m for m in body["members"]}
+    return {}
+
+
+def leader():
+    return next((name for name, m in members().items() if m["role"] == "leader"), None)
+
+
+def streams(vm, primary):
+    res = psql(vm, "SELECT sender_host || ' ' || status FROM pg_stat_wal_receiver", check=False, timeout=10)
+    return res.returncode == 0 and res.stdout.strip() == f"{ADDRESSES[primary]} streaming"
+
+
+def healthy(timeout=180):
+    """Wait until one leader leads and every other database VM streams from it; returns the leader."""
+    def ok():
+        lead = leader()
+        if lead is None:
+            return None
+        others = [vm for vm in DB_VMS if vm != lead]
+        return lead if all(streams(vm, lead) for vm in others) else None
+    return wait_until(ok, timeout, interval=1)[0]
+
+
+def endpoint_holder():
+    for vm in DB_VMS:
+        res = vm_host(vm).run("ip -4 -o addr show")
+        if res.succeeded and f" {ENDPOINT}/" in res.stdout:
+            return vm
+    return None
+
+
+def running_services(vm):
+    return set(vm_host(vm).check_output("docker ps --format '{{.Names}}'").split())
+
+
+def lab(*args):
+    subprocess.run([sys.executable, str(ROOT / "lab/selfhost_lab.py"), *args], check=True, capture_output=True,
+                   timeout=300)
+
+
+def now_ms():
+    return round(time.time() * 1000)
+
+
+def gap_around(report, at_ms):
+    """The writer's write gap that spans at_ms (ms), or None."""
+    return next((g for g in report["gaps"] if g["last_success_before"] <= at_ms + 50 <= g["first_success_after"]), None)
+
+
+def first_write_after(report, at_ms):
+    gap = gap_around(report, at_ms)
+    return round((gap["first_success_after"] - at_ms) / 1000, 2) if gap else 0.0
+
+
+def lost_bytes_bound(report):
+    """What the lost rows weigh at most in WAL (a row insert and its commit: well under 200 bytes)."""
+    return report["lost"] * 200
+
+
+def bench_note(name, **figures):
+    BENCH.mkdir(parents=True, exist_ok=True)
+    (BENCH / f"auto-{name}.figures.json").write_text(json.dumps(figures, indent=1))
+
+
+def site(*extra, timeout=900):
+    return ansible_playbook(*INV, "site.yml", *extra, timeout=timeout, env=AUTO)
+
+
+# ------------------------------------------------------------- the switch
+
+
+def system_id(vm):
+    return psql(vm, "SELECT system_identifier FROM pg_control_system()")
+
+
+def test_one_site_run_switches_manual_to_auto_and_loses_nothing():
+    assert members() == {}, "the scenario should start in manual mode"
+    sysid = system_id("vm1")
+    psql("vm1", "CREATE TABLE IF NOT EXISTS auto_marker (id int PRIMARY KEY); "
+                "INSERT INTO auto_marker SELECT generate_series(1, 1000) ON CONFLICT DO NOTHING")
+    writer = Writer("auto-switch-to-auto", f"host={ENDPOINT} port=5433 user=supabase_admin dbname=postgres")
+    start = time.monotonic()
+    res = site()
+    took = round(time.monotonic() - start, 1)
+    report = writer.stop(phases={"site.yml (manual to auto)": took})
+    assert res.returncode == 0, res.stdout[-4000:]
+    lead = healthy()
+    assert lead == "vm1", "Patroni should adopt the running primary as its leader"
+    assert {system_id(vm) for vm in DB_VMS} == {sysid}, "a database was initialised anew"
+    assert psql(lead, "SELECT count(*) FROM auto_marker") == "1000"
+    assert report["lost"] == 0, report
+    for vm in DB_VMS:
+        image = vm_host(vm).check_output("docker inspect -f '{{.Config.Image}} {{json .Config.Entrypoint}}' supabase-db")
+        assert image.startswith("selfhost-supabase/db-patroni:") and "patroni-start.sh" in image, image
+    bench_note("switch-to-auto", site_seconds=took, write_gap_ms=report["longest_gap_ms"], lost=report["lost"])
+
+
+def test_patroni_runs_postgres_as_its_child_and_the_store_is_healthy():
+    for vm in DB_VMS:
+        tree = vm_host(vm).check_output("docker top supabase-db -eo pid,ppid,args")
+        patroni = [line for line in tree.splitlines() if "bin/patroni" in line]
+        assert patroni, tree
+        patroni_pid = patroni[0].split()[0]
+        postmaster = [line for line in tree.splitlines() if line.split()[2:3] in (["postgres"], ["/usr/lib/postgresql/15/bin/postgres"])
+                      and line.split()[1] == patroni_pid]
+        assert postmaster, f"PostgreSQL is not Patroni's child on {vm}:\n{tree}"
+    for vm in VMS:
+        res = vm_host(vm).run(f"curl -s http://{ADDRESSES[vm]}:2379/health")
+        assert '"health":"true"' in res.stdout, (vm, res.stdout)
+
+
+def test_a_second_run_in_auto_mode_changes_nothing():
+    res = site()
+    assert res.returncode == 0, res.stdout[-3000:]
+    recap = [line for line in res.stdout.splitlines() if " changed=" in line]
+    assert recap and all(" changed=0 " in line for line in recap), "\n".join(recap)
+
+
+def test_the_primary_port_and_the_read_port():
+    lead = healthy()
+    replica = next(vm for vm in DB_VMS if vm != lead)
+    env = {"PGPASSWORD": secret("postgres_password")}
+
+    def ask(dsn):
+        res = subprocess.run(["psql", dsn, "-Atc", "SELECT pg_is_in_recovery(), pg_read_file('/etc/hostname')"],
+                             capture_output=True, text=True, timeout=15, env=env)
+        assert res.returncode == 0, res.stderr
+        return res.stdout.strip()
+
+    container = {vm: vm_host(vm).check_output("docker inspect -f '{{.Config.Hostname}}' supabase-db") for vm in DB_VMS}
+    assert ask(ENDPOINT_DSN) == f"f|{container[lead]}"
+    for _ in range(4):
+        assert ask(READ_DSN) == f"t|{container[replica]}"
+    assert endpoint_holder() == lead
+    assert "supabase-meta" in running_services(lead) and "supabase-meta" not in running_services(replica)
+
+
+# ------------------------------------------------------------- faults
+
+
+def test_primary_vm_killed_a_replica_takes_over_by_itself():
+    old = healthy()
+    new = next(vm for vm in DB_VMS if vm != old)
+    writer = Writer("auto-vm-killed", ENDPOINT_DSN)
+    killed = now_ms()
+    subprocess.run(["docker", "kill", f"{PREFIX}-{old}"], check=True, capture_output=True)
+    wait_until(lambda: leader() == new, 60, interval=0.5)
+    wait_until(lambda: endpoint_holder() == new, 30, interval=0.5)
+    wait_until(lambda: "supabase-meta" in running_services(new), 60, interval=1)
+    report = writer.stop(settle=5)
+    first = first_write_after(report, killed)
+    bench_note("vm-killed", kill_to_first_write_s=first, lost=report["lost"])
+    assert report["acknowledged"] > 0 and first > 0, report
+    assert lost_bytes_bound(report) <= MAX_LAG_BYTES, report
+
+
+def test_the_old_primary_started_again_comes_back_as_a_replica_by_itself():
+    lead = leader()
+    old = next(vm for vm in DB_VMS if vm != lead)
+    writer = Writer("auto-old-primary-back", ENDPOINT_DSN)
+    lab("up", old)
+    _, took = wait_until(lambda: streams(old, lead), 180, interval=1)
+    report = writer.stop()
+    assert report["lost"] == 0, report
+    assert report["longest_gap_ms"] < 2000, report
+    # Every acknowledged row is on the rejoined replica too.
+    count = psql(lead, f"SELECT count(*) FROM selfhost_writer WHERE id >= {report['first_id']}")
+    wait_until(lambda: psql(old, f"SELECT count(*) FROM selfhost_writer WHERE id >= {report['first_id']}") == count,
+               60)
+    assert "supabase-meta" not in running_services(old)
+    bench_note("old-primary-back", streaming_after_start_s=round(took, 1))
+
+
+def test_switchover_there_and_back_loses_nothing():
+    first = healthy()
+    other = next(vm for vm in DB_VMS if vm != first)
+    gaps = []
+    for target in (other, first):
+        writer = Writer(f"auto-switchover-to-{target}", ENDPOINT_DSN)
+        res = ansible_playbook(*INV, "playbooks/switchover.yml", "-e", f"new_primary={target}", env=AUTO)
+        assert res.returncode == 0, res.stdout[-3000:]
+        assert leader() == target
+        wait_until(lambda: endpoint_holder() == target, 30, interval=0.5)
+        report = writer.stop()
+        assert report["lost"] == 0, report
+        gaps.append(report["longest_gap_ms"])
+        healthy()
+    bench_note("switchover", write_gaps_ms=gaps)
+
+
+def test_postgres_killed_on_the_primary_patroni_starts_it_again():
+    lead = healthy()
+    writer = Writer("auto-postgres-killed", ENDPOINT_DSN)
+    killed = now_ms()
+    vm_host(lead).check_output("docker exec supabase-db sh -c 'kill -9 $(head -1 /var/lib/postgresql/data/postmaster.pid)'")
+    wait_until(lambda: api(lead, "/primary")[0] == 200 or (leader() not in (None, lead)), 60, interval=0.5)
+    report = writer.stop(settle=5)
+    first = first_write_after(report, killed)
+    bench_note("postgres-killed", kill_to_first_write_s=first, lost=report["lost"], leader_after=leader())
+    assert first > 0, report
+    assert lost_bytes_bound(report) <= MAX_LAG_BYTES, report
+    healthy()
+
+
+PARTITION = "selfhost_test_partition"
+
+
+def cut_off(vm, peers):
+    """Drop everything between vm and its peers (the lab machine still reaches it)."""
+    addrs = ", ".join(ADDRESSES[p] for p in peers)
+    rules = (f"table inet {PARTITION} {{ chain pre {{ type filter hook prerouting priority -300; "
+             f"ip saddr {{ {addrs} }} drop; }} chain post {{ type filter hook postrouting priority -300; "
+             f"ip daddr {{ {addrs} }} drop; }} chain out {{ type filter hook output priority -300; "
+             f"ip daddr {{ {addrs} }} drop; }} }}")
+    vm_host(vm).check_output(f"nft -f - <<'EOF'\n{rules}\nEOF")
+
+
+def heal(vm):
+    vm_host(vm).run(f"nft delete table inet {PARTITION}")
+
+
+def test_a_primary_cut_off_from_the_store_stops_writes_before_another_is_promoted():
+    old = healthy()
+    new = next(vm for vm in DB_VMS if vm != old)
+    via_endpoint = Writer("auto-partition-endpoint", ENDPOINT_DSN, settle=0)
+    on_old = Writer("auto-partition-old-primary", direct_dsn(old), table="selfhost_writer_old", settle=3)
+    cut = now_ms()
+    try:
+        cut_off(old, [p for p in VMS if p != old])
+        wait_until(lambda: api(new, "/primary")[0] == 200, 90, interval=0.5)
+        wait_until(lambda: api(old, "/primary")[0] != 200, 30, interval=0.5)
+        time.sleep(3)
+    finally:
+        heal(old)
+    report_old = on_old.stop(settle=0, verify_dsn=ENDPOINT_DSN)
+    report = via_endpoint.stop(settle=5)
+    promoted_first_write = gap_around(report, cut)["first_success_after"] if gap_around(report, cut) else None
+    bench_note("partition", cut_to_first_write_s=first_write_after(report, cut),
+               old_primary_last_write_after_cut_s=round((report_old["last_ack_ms"] - cut) / 1000, 2),
+               new_primary_first_write_after_cut_s=round(((promoted_first_write or cut) - cut) / 1000, 2),
+               lost_via_endpoint=report["lost"], lost_on_old_primary=report_old["lost"])
+    assert promoted_first_write, report
+    # Never two primaries taking writes: the old one stopped before the new one started.
+    assert report_old["last_ack_ms"] < promoted_first_write, (report_old["last_ack_ms"], promoted_first_write)
+    assert lost_bytes_bound(report) <= MAX_LAG_BYTES and lost_bytes_bound(report_old) <= MAX_LAG_BYTES
+    assert healthy() == new
+
+
+def test_one_consensus_member_lost_changes_nothing():
+    lead = healthy()
+    replica = next(vm for vm in DB_VMS if vm != lead)
+    writer = Writer("auto-etcd-member-lost", ENDPOINT_DSN)
+    vm_host(replica).check_output("pkill -STOP -x etcd")
+    try:
+        time.sleep(30)  # longer than the leader key's ttl
+        assert leader() == lead
+        res = ansible_playbook(*INV, "playbooks/status.yml", env=AUTO)
+    finally:
+        vm_host(replica).check_output("pkill -CONT -x etcd")
+    report = writer.stop()
+    assert report["lost"] == 0 and report["longest_gap_ms"] < 1000, report
+    assert res.returncode != 0 and f"etcd member {replica} is not healthy" in res.stdout, res.stdout[-3000:]
+
+
+def test_the_witness_lost_changes_nothing_and_status_says_so():
+    lead = healthy()
+    writer = Writer("auto-witness-lost", ENDPOINT_DSN)
+    subprocess.run(["docker", "kill", f"{PREFIX}-vm3"], check=True, capture_output=True)
+    try:
+        time.sleep(30)
+        assert leader() == lead
+        res = ansible_playbook(*INV, "playbooks/status.yml", env=AUTO)
+        assert res.returncode != 0 and "etcd member vm3 is not healthy" in res.stdout, res.stdout[-3000:]
+    finally:
+        lab("up", "vm3")
+    report = writer.stop()
+    assert report["lost"] == 0 and report["longest_gap_ms"] < 1000, report
+    wait_until(lambda: '"health":"true"' in vm_host("vm3").run("curl -s http://172.30.0.13:2379/health").stdout, 60)
+    res = ansible_playbook(*INV, "playbooks/status.yml", env=AUTO)
+    assert res.returncode == 0, res.stdout[-3000:]
+
+
+class Reader:
+    """Reads through the read port in the background; counts errors."""
+
+    def __init__(self):
+        code = ("import os, sys, time, psycopg2\n"
+                "ok = err = 0\n"
+                "end = time.time() + float(sys.argv[2])\n"
+                "while time.time() < end:\n"
+                "    try:\n"
+                "        c = psycopg2.connect(sys.argv[1], connect_timeout=1)\n"
+                "        c.cursor().execute('SELECT 1'); c.close(); ok += 1\n"
+                "    except psycopg2.Error:\n"
+                "        err += 1\n"
+                "    time.sleep(0.05)\n"
+                "print(ok, err)\n")
+        self.proc = subprocess.Popen([sys.executable, "-c", code, READ_DSN, "40"], stdout=subprocess.PIPE,
+                                     text=True, env={"PGPASSWORD": secret("postgres_password"), "PATH": "/usr/bin"})
+
+    def result(self):
+        out, _ = self.proc.communicate(timeout=90)
+        ok, err = out.split()
+        return int(ok), int(err)
+
+
+def test_a_replica_killed_reads_fall_back_to_the_primary_and_writes_go_on():
+    lead = healthy()
+    replica = next(vm for vm in DB_VMS if vm != lead)
+    writer = Writer("auto-replica-killed", ENDPOINT_DSN)
+    reader = Reader()
+    time.sleep(5)
+    subprocess.run(["docker", "kill", f"{PREFIX}-{replica}"], check=True, capture_output=True)
+    ok, err = reader.result()
+    report = writer.stop(settle=0)
+    bench_note("replica-killed", reads_ok=ok, read_errors=err, write_gap_ms=report["longest_gap_ms"])
+    assert leader() == lead
+    assert report["lost"] == 0 and report["longest_gap_ms"] < 1000, report
+    assert ok > 100, (ok, err)
+    lab("up", replica)
+    healthy()
+
+
+def test_every_node_restarted_one_at_a_time():
+    writer = Writer("auto-rolling-restart", ENDPOINT_DSN)
+    order = ["vm3"] + sorted(DB_VMS, key=lambda vm: vm == leader())  # the leader last
+    for vm in order:
+        subprocess.run(["docker", "restart", "-t", "10", f"{PREFIX}-{vm}"], check=True, capture_output=True)
+        lab("up", vm)
+        healthy()
+    report = writer.stop()
+    bench_note("rolling-restart", longest_gap_ms=report["longest_gap_ms"], lost=report["lost"])
+    assert lost_bytes_bound(report) <= MAX_LAG_BYTES, report
+
+
+def test_synchronous_mode_loses_no_acknowledged_row_when_the_primary_vm_dies():
+    res = site("--tags", "patroni", "-e", "cluster_synchronous_mode=true")
+    assert res.returncode == 0, res.stdout[-3000:]
+    wait_until(lambda: api(leader(), "/config")[1].get("synchronous_mode") is True, 30)
+    old = healthy()
+    new = next(vm for vm in DB_VMS if vm != old)
+    wait_until(lambda: members().get(new, {}).get("role") in ("sync_standby", "synchronous_standby"), 60)
+    writer = Writer("auto-sync-vm-killed", ENDPOINT_DSN)
+    killed = now_ms()
+    subprocess.run(["docker", "kill", f"{PREFIX}-{old}"], check=True, capture_output=True)
+    wait_until(lambda: leader() == new, 60, interval=0.5)
+    report = writer.stop(settle=5)
+    bench_note("sync-vm-killed", kill_to_first_write_s=first_write_after(report, killed), lost=report["lost"])
+    lab("up", old)
+    assert report["lost"] == 0, report
+    healthy()
+    res = site("--tags", "patroni", "-e", "cluster_synchronous_mode=false")
+    assert res.returncode == 0, res.stdout[-3000:]
+
+
+def test_failover_playbook_says_patroni_does_it():
+    before = vm_state("vm1"), vm_state("vm2")
+    res = ansible_playbook(*INV, "playbooks/failover.yml", env=AUTO)
+    assert res.returncode != 0
+    assert "Patroni promotes a replica by itself" in res.stdout, res.stdout[-3000:]
+    assert (vm_state("vm1"), vm_state("vm2")) == before
+
+
+def test_no_secret_appears_in_a_vvv_auto_switchover_or_status():
+    lead = healthy()
+    other = next(vm for vm in DB_VMS if vm != lead)
+    values = secret_values()
+    for args in (["playbooks/switchover.yml", "-e", f"new_primary={other}"], ["playbooks/status.yml"]):
+        res = ansible_playbook(*INV, *args, "-vvv", env=AUTO)
+        assert res.returncode == 0, res.stdout[-3000:]
+        assert not leaked(values, res.stdout, res.stderr)
+
+
+# ------------------------------------------------------------- bad input
+
+
+def witness_also_replica(groups):
+    groups["replica"]["hosts"]["vm3"] = groups["witness"]["hosts"]["vm3"]
+
+
+def witness_without_address(groups):
+    del groups["witness"]["hosts"]["vm3"]["cluster_private_address"]
+
+
+def no_witness(groups):
+    groups.pop("witness")
+
+
+def no_replica(groups):
+    groups.pop("replica")
+
+
+BAD = [
+    ("auto with two consensus members", no_witness, ["-e", "cluster_mode=auto"], "etcd needs three"),
+    ("ttl below the minimum", None, ["-e", "cluster_patroni_ttl=15"], "Patroni's documented minimum is 20"),
+    ("loop_wait + 2 retry_timeout above the ttl", None,
+     ["-e", "cluster_patroni_loop_wait=10", "-e", "cluster_patroni_retry_timeout=6"], "is more than cluster_patroni_ttl"),
+    ("witness also a database host", witness_also_replica, [], "is also a database host"),
+    ("witness without a private address", witness_without_address, [], "vm3 has no cluster_private_address"),
+    ("synchronous mode without a replica", no_replica, ["-e", '{"cluster_synchronous_mode": true}'],
+     "cluster_synchronous_mode is on but the inventory has no replica"),
+]
+
+
+@pytest.mark.parametrize("what, edit, extra, message", BAD, ids=[c[0] for c in BAD])
+def test_bad_auto_settings_are_refused_before_any_change(what, edit, extra, message):
+    inventory = inventory_copy(edit, source=INVENTORY) if edit else INVENTORY
+    before = [vm_state(vm) for vm in DB_VMS]
+    try:
+        res = ansible_playbook("site.yml", "-i", str(inventory), *extra, env=AUTO)
+    finally:
+        if edit:
+            shutil.rmtree(inventory.parent)
+    assert res.returncode != 0, f"{what} was accepted"
+    assert message in res.stdout, res.stdout[-3000:]
+    assert [vm_state(vm) for vm in DB_VMS] == before
