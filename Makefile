@@ -12,8 +12,8 @@ help:
 	@echo "make test       every test: lint, fast module tests, molecule scenario in the lab"
 	@echo "make test-fast  lint + module tests against local PostgreSQL 15 (no Docker, seconds)"
 	@echo "make test-sanity  ansible-test sanity on the collection as it ships (built, installed)"
-	@echo "make test-lab   molecule scenarios default (1+1 VMs) and failover (1+2 VMs: the scale checks, then failover)"
-	@echo "make test-lab-default | test-lab-scale | test-lab-failover   one scenario"
+	@echo "make test-lab   molecule scenarios default (1+1 VMs), failover (1+2 VMs: the scale checks, then failover), auto (2 + a witness, Patroni)"
+	@echo "make test-lab-default | test-lab-scale | test-lab-failover | test-lab-auto   one scenario"
 	@echo "make lab-up | lab-down | lab-status"
 
 setup:
@@ -22,7 +22,8 @@ setup:
 demo:
 	@bash scripts/demo.sh
 
-REPORTS := .lab/junit-sanity.xml .lab/junit-units.xml .lab/junit-lab-default.xml .lab/junit-lab-failover.xml
+REPORTS := .lab/junit-sanity.xml .lab/junit-units.xml .lab/junit-lab-default.xml .lab/junit-lab-failover.xml \
+	.lab/junit-lab-auto.xml
 TIMED := scripts/timed.sh
 
 # Each part's wall time and status land in .lab/times/ and the summary prints them.
@@ -44,7 +45,7 @@ lint:
 	@$(TIMED) lint $(VENV)/bin/ansible-lint --profile production
 
 test-lab: setup
-	@status=0; for s in default failover; do $(TIMED) lab-$$s $(VENV)/bin/molecule test -s $$s || status=1; done; \
+	@status=0; for s in default failover auto; do $(TIMED) lab-$$s $(VENV)/bin/molecule test -s $$s || status=1; done; \
 	  exit $$status
 
 test-lab-%: setup

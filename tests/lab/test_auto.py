@@ -103,8 +103,9 @@ def now_ms():
 
 
 def gap_around(report, at_ms):
-    """The writer's write gap that spans at_ms (ms), or None."""
-    return next((g for g in report["gaps"] if g["last_success_before"] <= at_ms + 50 <= g["first_success_after"]), None)
+    """The writer's first write gap of half a second or more that ends after at_ms (ms), or None
+    (the event's command itself takes a moment: the last write may come after at_ms)."""
+    return next((g for g in report["gaps"] if g["first_success_after"] > at_ms and g["ms"] >= 500), None)
 
 
 def first_write_after(report, at_ms):

@@ -41,7 +41,7 @@ def test_patroni_is_configured_for_this_host_the_store_and_verify_full(rendered)
         assert conf["postgresql"]["connect_address"] == f"{address}:5433"
         assert conf["etcd3"]["hosts"] == [f"{a}:2379" for a in {**DB, **WITNESS}.values()]
         dcs = conf["bootstrap"]["dcs"]
-        assert (dcs["ttl"], dcs["loop_wait"], dcs["retry_timeout"]) == (20, 5, 5)
+        assert (dcs["ttl"], dcs["loop_wait"], dcs["retry_timeout"]) == (20, 8, 6)
         assert dcs["postgresql"]["use_pg_rewind"] is True and dcs["synchronous_mode"] is False
         assert {"type": "logical"} in dcs["ignore_slots"], "realtime's and Logflare's slots are not Patroni's"
         for kind in ("replication", "rewind"):
