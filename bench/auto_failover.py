@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "lab"))
 
 from conftest import PREFIX, Writer, secret  # noqa: E402
-from test_auto import (AUTO, DB_VMS, ENDPOINT_DSN, INV, Reader, ADDRESSES, ansible_playbook, first_write_after,  # noqa: E402
-                       healthy, lab, leader, now_ms, vm_host, wait_until)
+from test_auto import (ADDRESSES, AUTO, DB_VMS, ENDPOINT_DSN, INV, Reader, ansible_playbook,  # noqa: E402
+                       first_write_after, healthy, kill_postmaster, lab, leader, now_ms, wait_until)
 
 
 def api_password():
@@ -65,7 +65,7 @@ def postgres_killed(run):
     lead = healthy()
     writer = Writer(f"bench-auto-pg-killed-{run}", ENDPOINT_DSN)
     at = now_ms()
-    vm_host(lead).check_output("docker exec supabase-db sh -c 'kill -9 $(head -1 /var/lib/postgresql/data/postmaster.pid)'")
+    kill_postmaster(lead)
     time.sleep(2)
     wait_until(lambda: leader() is not None, 90, interval=0.5)
     report = writer.stop(settle=8)

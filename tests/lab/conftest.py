@@ -27,6 +27,8 @@ SECRETS = INVENTORY / ".secrets"
 PREFIX = os.environ.get("SELFHOST_LAB_PREFIX", "selfhost-lab")
 ADDRESSES = {"vm1": "172.30.0.11", "vm2": "172.30.0.12", "vm3": "172.30.0.13"}
 PROJECT = "/opt/supabase"
+# The stable endpoint of the lab inventories.
+ENDPOINT = "172.30.0.10"
 BENCH = ROOT / ".lab" / "bench"
 
 
@@ -49,6 +51,15 @@ def psql(vm, sql, check=True, port=5432, timeout=30, user="supabase_admin", db="
     if check and res.returncode != 0:
         raise AssertionError(f"psql on {vm} failed: {res.stderr}")
     return res if not check else res.stdout.strip()
+
+
+def endpoint_holder(vms):
+    """The VM of vms that holds the stable endpoint's address, or None."""
+    for vm in vms:
+        res = vm_host(vm).run("ip -4 -o addr show")
+        if res.succeeded and f" {ENDPOINT}/" in res.stdout:
+            return vm
+    return None
 
 
 def wait_until(fn, timeout, interval=0.2):

@@ -21,15 +21,14 @@ import urllib.request
 
 import pytest
 
-from conftest import (ADDRESSES, BENCH, PREFIX, ROOT, Writer, ansible_playbook, inventory_copy, leaked, psql, secret,
-                      secret_values, vm_host, vm_state, wait_until)
+from conftest import (ADDRESSES, BENCH, ENDPOINT, PREFIX, ROOT, Writer, ansible_playbook, endpoint_holder,
+                      inventory_copy, leaked, psql, secret, secret_values, vm_host, vm_state, wait_until)
 
 pytestmark = pytest.mark.auto
 
 INVENTORY = ROOT / "inventories" / "lab-auto"
 INV = ["-i", str(INVENTORY)]
 AUTO = {"SELFHOST_LAB_MODE": "auto"}
-ENDPOINT = "172.30.0.10"
 DB_VMS = ("vm1", "vm2")
 VMS = ("vm1", "vm2", "vm3")
 ENDPOINT_DSN = f"host={ENDPOINT} port=5434 user=supabase_admin dbname=postgres"
@@ -81,16 +80,14 @@ def healthy(timeout=180):
     return wait_until(ok, timeout, interval=1)[0]
 
 
-def endpoint_holder():
-    for vm in DB_VMS:
-        res = vm_host(vm).run("ip -4 -o addr show")
-        if res.succeeded and f" {ENDPOINT}/" in res.stdout:
-            return vm
-    return None
-
-
 def running_services(vm):
     return set(vm_host(vm).check_output("docker ps --format '{{.Names}}'").split())
+
+
+def kill_postmaster(vm):
+    """kill -9 of PostgreSQL's postmaster in vm's database container (Patroni stays)."""
+    vm_host(vm).check_output(
+        "docker exec supabase-db sh -c 'kill -9 $(head -1 /var/lib/postgresql/data/postmaster.pid)'")
 
 
 def lab(*args):
@@ -151,7 +148,8 @@ def test_one_site_run_switches_manual_to_auto_and_loses_nothing():
     assert psql(lead, "SELECT count(*) FROM auto_marker") == "1000"
     assert report["lost"] == 0, report
     for vm in DB_VMS:
-        image = vm_host(vm).check_output("docker inspect -f '{{.Config.Image}} {{json .Config.Entrypoint}}' supabase-db")
+        image = vm_host(vm).check_output(
+            "docker inspect -f '{{.Config.Image}} {{json .Config.Entrypoint}}' supabase-db")
         assert image.startswith("selfhost-supabase/db-patroni:") and "patroni-start.sh" in image, image
     bench_note("switch-to-auto", site_seconds=took, write_gap_ms=report["longest_gap_ms"], lost=report["lost"])
 
@@ -162,7 +160,8 @@ def test_patroni_runs_postgres_as_its_child_and_the_store_is_healthy():
         patroni = [line for line in tree.splitlines() if "bin/patroni" in line]
         assert patroni, tree
         patroni_pid = patroni[0].split()[0]
-        postmaster = [line for line in tree.splitlines() if line.split()[2:3] in (["postgres"], ["/usr/lib/postgresql/15/bin/postgres"])
+        postmaster = [line for line in tree.splitlines()
+                      if line.split()[2:3] in (["postgres"], ["/usr/lib/postgresql/15/bin/postgres"])
                       and line.split()[1] == patroni_pid]
         assert postmaster, f"PostgreSQL is not Patroni's child on {vm}:\n{tree}"
     for vm in VMS:
@@ -192,7 +191,7 @@ def test_the_primary_port_and_the_read_port():
     assert ask(ENDPOINT_DSN) == f"f|{container[lead]}"
     for _ in range(4):
         assert ask(READ_DSN) == f"t|{container[replica]}"
-    assert endpoint_holder() == lead
+    assert endpoint_holder(DB_VMS) == lead
     assert "supabase-meta" in running_services(lead) and "supabase-meta" not in running_services(replica)
 
 
@@ -206,7 +205,7 @@ def test_primary_vm_killed_a_replica_takes_over_by_itself():
     killed = now_ms()
     subprocess.run(["docker", "kill", f"{PREFIX}-{old}"], check=True, capture_output=True)
     wait_until(lambda: leader() == new, 60, interval=0.5)
-    wait_until(lambda: endpoint_holder() == new, 30, interval=0.5)
+    wait_until(lambda: endpoint_holder(DB_VMS) == new, 30, interval=0.5)
     wait_until(lambda: "supabase-meta" in running_services(new), 60, interval=1)
     report = writer.stop(settle=5)
     first = first_write_after(report, killed)
@@ -241,7 +240,7 @@ def test_switchover_there_and_back_loses_nothing():
         res = ansible_playbook(*INV, "playbooks/switchover.yml", "-e", f"new_primary={target}", env=AUTO)
         assert res.returncode == 0, res.stdout[-3000:]
         assert leader() == target
-        wait_until(lambda: endpoint_holder() == target, 30, interval=0.5)
+        wait_until(lambda: endpoint_holder(DB_VMS) == target, 30, interval=0.5)
         report = writer.stop()
         assert report["lost"] == 0, report
         gaps.append(report["longest_gap_ms"])
@@ -253,7 +252,7 @@ def test_postgres_killed_on_the_primary_patroni_starts_it_again():
     lead = healthy()
     writer = Writer("auto-postgres-killed", ENDPOINT_DSN)
     killed = now_ms()
-    vm_host(lead).check_output("docker exec supabase-db sh -c 'kill -9 $(head -1 /var/lib/postgresql/data/postmaster.pid)'")
+    kill_postmaster(lead)
     wait_until(lambda: api(lead, "/primary")[0] == 200 or (leader() not in (None, lead)), 60, interval=0.5)
     report = writer.stop(settle=5)
     first = first_write_after(report, killed)
@@ -269,10 +268,12 @@ PARTITION = "selfhost_test_partition"
 def cut_off(vm, peers):
     """Drop everything between vm and its peers (the lab machine still reaches it)."""
     addrs = ", ".join(ADDRESSES[p] for p in peers)
-    rules = (f"table inet {PARTITION} {{ chain pre {{ type filter hook prerouting priority -300; "
-             f"ip saddr {{ {addrs} }} drop; }} chain post {{ type filter hook postrouting priority -300; "
-             f"ip daddr {{ {addrs} }} drop; }} chain out {{ type filter hook output priority -300; "
-             f"ip daddr {{ {addrs} }} drop; }} }}")
+    rules = "\n".join([
+        f"table inet {PARTITION} {{",
+        f"  chain pre {{ type filter hook prerouting priority -300; ip saddr {{ {addrs} }} drop; }}",
+        f"  chain post {{ type filter hook postrouting priority -300; ip daddr {{ {addrs} }} drop; }}",
+        f"  chain out {{ type filter hook output priority -300; ip daddr {{ {addrs} }} drop; }}",
+        "}"])
     vm_host(vm).check_output(f"nft -f - <<'EOF'\n{rules}\nEOF")
 
 
@@ -455,7 +456,8 @@ BAD = [
     ("auto with two consensus members", no_witness, ["-e", "cluster_mode=auto"], "etcd needs three"),
     ("ttl below the minimum", None, ["-e", "cluster_patroni_ttl=15"], "Patroni's documented minimum is 20"),
     ("loop_wait + 2 retry_timeout above the ttl", None,
-     ["-e", "cluster_patroni_loop_wait=10", "-e", "cluster_patroni_retry_timeout=6"], "is more than cluster_patroni_ttl"),
+     ["-e", "cluster_patroni_loop_wait=10", "-e", "cluster_patroni_retry_timeout=6"],
+     "is more than cluster_patroni_ttl"),
     ("witness also a database host", witness_also_replica, [], "is also a database host"),
     ("witness without a private address", witness_without_address, [], "vm3 has no cluster_private_address"),
     ("synchronous mode without a replica", no_replica, ["-e", '{"cluster_synchronous_mode": true}'],
@@ -475,3 +477,20 @@ def test_bad_auto_settings_are_refused_before_any_change(what, edit, extra, mess
     assert res.returncode != 0, f"{what} was accepted"
     assert message in res.stdout, res.stdout[-3000:]
     assert [vm_state(vm) for vm in DB_VMS] == before
+
+
+def test_a_setting_that_needs_a_restart_is_applied_by_site_yml_without_a_failover():
+    lead = healthy()
+    writer = Writer("auto-restart-setting", ENDPOINT_DSN)
+    try:
+        res = site("--tags", "patroni", "-e", "cluster_max_wal_senders=15")
+        assert res.returncode == 0, res.stdout[-3000:]
+        assert {psql(vm, "SHOW max_wal_senders") for vm in DB_VMS} == {"15"}
+        assert leader() == lead, "a restart handed the leadership over"
+        assert not [m for m in members().values() if m.get("pending_restart")]
+    finally:
+        res = site("--tags", "patroni")
+    report = writer.stop()
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert {psql(vm, "SHOW max_wal_senders") for vm in DB_VMS} == {"12"}
+    assert report["lost"] == 0, report

@@ -19,13 +19,12 @@ import time
 
 import pytest
 
-from conftest import (ADDRESSES, BENCH, PREFIX, PROJECT, ROOT, Writer, ansible_playbook, leaked, psql, secret_values, vm_host,
-                      wait_until)
+from conftest import (ADDRESSES, BENCH, ENDPOINT, PREFIX, PROJECT, ROOT, Writer, ansible_playbook, endpoint_holder,
+                      leaked, psql, secret_values, vm_host, wait_until)
 
 pytestmark = pytest.mark.failover
 
 INV = ["-i", str(ROOT / "inventories" / "lab-scale")]
-ENDPOINT = "172.30.0.10"
 DSN = f"host={ENDPOINT} port=5433 user=supabase_admin dbname=postgres"
 VMS = ("vm1", "vm2", "vm3")
 
@@ -40,14 +39,6 @@ def role(vm):
 
 def upstream(vm):
     return psql(vm, "SELECT sender_host || ' ' || status FROM pg_stat_wal_receiver")
-
-
-def endpoint_holder():
-    for vm in VMS:
-        res = vm_host(vm).run("ip -4 -o addr show")
-        if res.succeeded and f" {ENDPOINT}/" in res.stdout:
-            return vm
-    return None
 
 
 def db_container(vm):
@@ -75,7 +66,7 @@ def test_refusals_change_nothing():
     res, _ = timed_playbook("playbooks/rejoin.yml", "-e", "host=vm1")
     assert res.returncode != 0 and "vm1 is the current primary: rejoin a former one" in res.stdout
     assert {vm: db_container(vm) for vm in VMS} == before
-    assert [role(vm) for vm in VMS] == ["primary", "standby", "standby"] and endpoint_holder() == "vm1"
+    assert [role(vm) for vm in VMS] == ["primary", "standby", "standby"] and endpoint_holder(VMS) == "vm1"
 
 
 def status(tmp_path):
@@ -127,7 +118,7 @@ def test_a_partitioned_replica_catches_up_when_the_network_heals():
         behind = psql("vm3", "SELECT count(*) FROM selfhost_writer")
         time.sleep(2)
         assert psql("vm3", "SELECT count(*) FROM selfhost_writer") == behind
-        assert endpoint_holder() == "vm1"
+        assert endpoint_holder(VMS) == "vm1"
     finally:
         subprocess.run([sys.executable, str(ROOT / "lab/selfhost_lab.py"), "up", "vm3"], check=True,
                        capture_output=True, timeout=300)
@@ -161,7 +152,7 @@ def test_switchover_and_back_loses_no_acknowledged_row(tmp_path):
     writer = Writer("switchover", DSN)
     there, there_s = timed_playbook("playbooks/switchover.yml", "-e", "new_primary=vm2")
     assert there.returncode == 0, there.stdout[-3000:]
-    assert role("vm2") == "primary" and endpoint_holder() == "vm2"
+    assert role("vm2") == "primary" and endpoint_holder(VMS) == "vm2"
     # Promoted in place: the same container, never restarted.
     assert db_container("vm2") == vm2_db
     streams_from("vm1", "vm2")
@@ -182,7 +173,7 @@ def test_switchover_and_back_loses_no_acknowledged_row(tmp_path):
     report = writer.stop({"switchover_to_vm2": there_s, "switchover_back_to_vm1": back_s})
     assert report["acknowledged"] > 0 and report["found"] == report["acknowledged"]
     assert report["lost"] == 0, report["lost_ids"]
-    assert role("vm1") == "primary" and endpoint_holder() == "vm1"
+    assert role("vm1") == "primary" and endpoint_holder(VMS) == "vm1"
     streams_from("vm2", "vm1")
     streams_from("vm3", "vm1")
     assert psql("vm2", "SELECT count(*) FROM pg_replication_slots") == "0"
@@ -207,7 +198,7 @@ def test_an_interrupted_switchover_is_finished_by_running_it_again():
     assert "A switchover from vm1 to vm2 is half done" in refused.stdout
     res, _ = timed_playbook("playbooks/switchover.yml", "-e", "new_primary=vm2")
     assert res.returncode == 0, res.stdout[-3000:]
-    assert role("vm2") == "primary" and endpoint_holder() == "vm2"
+    assert role("vm2") == "primary" and endpoint_holder(VMS) == "vm2"
     streams_from("vm1", "vm2")
     streams_from("vm3", "vm2")
     assert not vm_host("vm2").run("test -e /opt/supabase/state/operation.json").succeeded
@@ -231,7 +222,7 @@ def test_failover_after_the_primary_vm_dies_loses_at_most_what_it_reports():
     match = re.search(r"Promoting (vm\d), which received WAL up to ([0-9A-F]+/[0-9A-F]+)", res.stdout)
     assert match, res.stdout[-3000:]
     new = match.group(1)
-    assert new != primary and new != down and role(new) == "primary" and endpoint_holder() == new
+    assert new != primary and new != down and role(new) == "primary" and endpoint_holder(VMS) == new
     assert not vm_host(down).file(f"{PROJECT}/state/fenced").exists, f"{down}, a standby, was fenced"
     said = " ".join(res.stdout.replace("\\\n", " ").split())
     assert f"{down}: a standby whose database is down, left as it is" in said, res.stdout[-3000:]
@@ -263,7 +254,7 @@ def test_the_old_primary_comes_back_as_a_standby_with_rejoin(tmp_path):
     # Its database comes back by itself, but not as a primary: it crashed, and a failover may
     # have replaced it, so it waits read-only with no upstream, away from clients (no endpoint).
     wait_until(lambda: role(old) != "down", 60)
-    assert role(old) == "standby" and endpoint_holder() == new
+    assert role(old) == "standby" and endpoint_holder(VMS) == new
     res = psql(old, "CREATE TABLE written_on_the_old_primary (n int)", check=False)
     assert res.returncode != 0 and "read-only transaction" in res.stderr
     assert psql(old, "SELECT count(*) FROM pg_stat_wal_receiver") == "0"

@@ -46,7 +46,8 @@ def test_patroni_is_configured_for_this_host_the_store_and_verify_full(rendered)
         assert {"type": "logical"} in dcs["ignore_slots"], "realtime's and Logflare's slots are not Patroni's"
         for kind in ("replication", "rewind"):
             assert conf["postgresql"]["authentication"][kind]["sslmode"] == "verify-full"
-        assert conf["postgresql"]["authentication"]["replication"]["password"] == "render-test-replication-pw-0123456789"
+        replication = conf["postgresql"]["authentication"]["replication"]
+        assert replication["password"] == "render-test-replication-pw-0123456789"
         assert conf["postgresql"]["custom_conf"] == "/etc/postgresql-selfhost/postgresql.conf"
 
 
