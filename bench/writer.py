@@ -9,7 +9,8 @@ rows per second; a row counts as acknowledged only when its COMMIT returned.
 On any error it reconnects (1 s connect timeout) and goes on with the next
 number.  Numbers start after the highest row already in the table, so runs
 against the same database never share an id.  It writes FILE (JSON): every acknowledged id, and each stretch during
-which no write succeeded (last success before, first success after, in ms).
+which no write succeeded (last success before, first success after, in ms):
+after errors, or a write that hung longer than STALL_S without one.
 
 `verify` reads the table back and adds to FILE: rows found, acknowledged rows
 missing (lost), and writes FILE with .md instead of .json, a short report.
@@ -25,10 +26,16 @@ from pathlib import Path
 import psycopg2
 
 TABLE = "selfhost_writer"
+# Between two acknowledged commits, longer than this counts as a write gap
+# even without an error (a write that hung).
+STALL_S = 0.2
 
 
 def connect(dsn):
-    conn = psycopg2.connect(dsn, connect_timeout=1, application_name="selfhost-writer")
+    # A server that vanished (a VM killed) must not hold a write for minutes:
+    # the connection gives up after 3 s without an answer.
+    conn = psycopg2.connect(dsn, connect_timeout=1, application_name="selfhost-writer", tcp_user_timeout=3000,
+                            keepalives=1, keepalives_idle=1, keepalives_interval=1, keepalives_count=2)
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute("SET statement_timeout = '2s'")
@@ -64,7 +71,9 @@ def run(args):
             now = time.time()
             acked.append(next_id)
             first_ack = first_ack or now
-            if failing_since is not None and last_ok is not None:
+            # A write that failed, or one that hung, both leave writes unacknowledged.
+            stalled = last_ok is not None and now - last_ok > max(STALL_S, 2 * interval)
+            if (failing_since is not None or stalled) and last_ok is not None:
                 gaps.append({"last_success_before": round(last_ok * 1000), "first_success_after": round(now * 1000),
                              "ms": round((now - last_ok) * 1000)})
             failing_since = None
