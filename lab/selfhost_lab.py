@@ -11,6 +11,7 @@ context, so a second run rebuilds nothing.
     selfhost_lab.py images            build (or reuse) the lab images
     selfhost_lab.py up [VM ...]       start lab VMs (default vm1 vm2)
     selfhost_lab.py up --fresh VM...  same, wiping what ran inside them before
+    selfhost_lab.py s3 VM             run the lab's S3 service (TLS) on VM
     selfhost_lab.py down              remove every lab VM, volume and network
     selfhost_lab.py status            one line per VM
     selfhost_lab.py psql VM [SQL]     psql in VM's database container
@@ -45,6 +46,14 @@ VM_ADDRESSES = {"vm1": 11, "vm2": 12, "vm3": 13, "vm4": 14}
 # inventory gives each (the cache key tag changes with the build context).
 INNER_IMAGES = {"postgres": "selfhost-lab/postgres:15-standin",
                 "postgres-meta": "selfhost-lab/postgres-meta:0.95.2-standin"}
+# Lab images made of an npm package run by this machine's Node.js.
+NPM_PACKAGES = {"postgres-meta": "@supabase/postgres-meta", "s3": "s3rver"}
+# The lab's S3 service (selfhost_lab.py s3 VM): a name in its certificate
+# (pgBackRest checks DNS names only), its port, its bucket and login (s3rver's own).
+S3_NAME = "s3.lab.internal"
+S3_PORT = 9443
+S3_BUCKET = "supabase-backups"
+S3_IMAGE = "selfhost-lab/s3:3.7.1-standin"
 BASE_PACKAGES = "ca-certificates,python3,procps,iproute2,iputils-ping,netbase,tini"
 WAIT_ENGINE_S = 60
 
@@ -185,13 +194,13 @@ def build_image(name, base):
         shutil.copytree(ctx, tmp, dirs_exist_ok=True)
         if name == "vm":
             shutil.copy(compose_plugin(), Path(tmp, "docker-compose"))
-        if name == "postgres-meta":
+        if name in NPM_PACKAGES:
             node = node_runtime()
             shutil.copy(node, Path(tmp, "node"))
-            version = (ctx / "VERSION").read_text().strip()
-            log(f"installing @supabase/postgres-meta@{version} from the npm registry")
+            package = f"{NPM_PACKAGES[name]}@{(ctx / 'VERSION').read_text().strip()}"
+            log(f"installing {package} from the npm registry")
             run(["npm", "install", "--prefix", str(Path(tmp, "app")), "--omit=dev", "--no-audit", "--no-fund",
-                 "--ignore-scripts", f"@supabase/postgres-meta@{version}"], timeout=600)
+                 "--ignore-scripts", package], timeout=600)
         run(["docker", "build", "--build-arg", f"BASE={base}", "-t", tag, "-t", f"selfhost-lab/{name}:latest", tmp],
             capture=True)
     return tag
@@ -200,7 +209,7 @@ def build_image(name, base):
 def ensure_images():
     CACHE.mkdir(parents=True, exist_ok=True)
     base = ensure_base()
-    tags = {name: build_image(name, base) for name in ["vm", *INNER_IMAGES]}
+    tags = {name: build_image(name, base) for name in ["vm", *INNER_IMAGES, "s3"]}
     (CACHE / "images.json").write_text(json.dumps(tags, indent=2))
     return tags
 
@@ -315,6 +324,63 @@ def up(vms, fresh):
         log(f"{vm} is up at {vm_address(vm)} (container {vm_container(vm)})")
 
 
+def s3_certificate():
+    """The lab S3 service's CA and certificate (made once, kept in the lab cache)."""
+    d = CACHE / "s3"
+    d.mkdir(parents=True, exist_ok=True)
+    if not (d / "server.crt").is_file():
+        curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        run(["openssl", "req", "-x509", *curve, "-keyout", d / "ca.key", "-out", d / "ca.crt", "-days", "3650",
+             "-subj", "/CN=selfhost lab S3 CA"])
+        run(["openssl", "req", *curve, "-keyout", d / "server.key", "-out", d / "server.csr",
+             "-subj", f"/CN={S3_NAME}"])
+        (d / "server.ext").write_text(f"subjectAltName=DNS:{S3_NAME}\nextendedKeyUsage=serverAuth\n")
+        run(["openssl", "x509", "-req", "-in", d / "server.csr", "-CA", d / "ca.crt", "-CAkey", d / "ca.key",
+             "-CAcreateserial", "-days", "825", "-extfile", d / "server.ext", "-out", d / "server.crt"])
+        # Read by the server's unprivileged user inside the VM: a lab-only key.
+        (d / "server.key").chmod(0o644)
+    return d
+
+
+def s3(vm):
+    """Run the lab's S3 service (s3rver over TLS) on VM, reusing a running one."""
+    ensure_engine()
+    tags = ensure_images()
+    certs = s3_certificate()
+    if not (inspect(vm_container(vm)) or {}).get("State", {}).get("Running"):
+        die(f"{vm} is not running: `selfhost_lab.py up {vm}` first")
+    state = inner(vm, "docker", "inspect", "--format", "{{.State.Running}}", "lab-s3", check=False).stdout.strip()
+    if state != "true":
+        want = image_id(tags["s3"])
+        have = inner(vm, "docker", "image", "inspect", "--format", "{{.Id}}", S3_IMAGE, check=False).stdout.strip()
+        if have != want:
+            log(f"loading {tags['s3']} into {vm}")
+            save = subprocess.Popen(["docker", "save", tags["s3"]], stdout=subprocess.PIPE)
+            run(["docker", "exec", "-i", vm_container(vm), "docker", "load", "-q"], stdin=save.stdout)
+            save.wait()
+            inner(vm, "docker", "tag", tags["s3"], S3_IMAGE)
+        inner(vm, "docker", "rm", "-f", "lab-s3", check=False)
+        inner(vm, "mkdir", "-p", "/srv/lab-s3")
+        for name in ["server.crt", "server.key", "ca.crt"]:
+            docker("cp", str(certs / name), f"{vm_container(vm)}:/srv/lab-s3/{name}")
+        inner(vm, "docker", "run", "-d", "--name", "lab-s3", "--restart", "unless-stopped",
+              "-p", f"{vm_address(vm)}:{S3_PORT}:9000", "-v", "/srv/lab-s3:/tls:ro", S3_IMAGE,
+              "--address", "0.0.0.0", "--port", "9000", "--directory", "/data", "--silent", "--no-vhost-buckets",
+              "--key", "/tls/server.key", "--cert", "/tls/server.crt", "--configure-bucket", S3_BUCKET)
+    deadline = time.monotonic() + WAIT_ENGINE_S
+    while time.monotonic() < deadline:
+        probe = inner(vm, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", "/srv/lab-s3/ca.crt",
+                      "--resolve", f"{S3_NAME}:{S3_PORT}:{vm_address(vm)}", f"https://{S3_NAME}:{S3_PORT}/{S3_BUCKET}",
+                      check=False)
+        if probe.stdout.strip() not in ("", "000"):
+            log(f"S3 at https://{S3_NAME}:{S3_PORT} on {vm} ({vm_address(vm)}), bucket {S3_BUCKET}, "
+                f"CA {certs / 'ca.crt'}")
+            return 0
+        time.sleep(1)
+    logs = inner(vm, "docker", "logs", "--tail", "20", "lab-s3", check=False)
+    die(f"the S3 service on {vm} did not answer within {WAIT_ENGINE_S}s:\n{logs.stdout}{logs.stderr}")
+
+
 def down():
     if not engine_answers():
         return
@@ -366,6 +432,8 @@ def main(argv=None):
     u.add_argument("vms", nargs="*", default=["vm1", "vm2"])
     u.add_argument("--fresh", action="store_true", help="remove what ran inside reused VMs")
     sub.add_parser("down")
+    s = sub.add_parser("s3")
+    s.add_argument("vm")
     sub.add_parser("status")
     q = sub.add_parser("psql")
     q.add_argument("vm")
@@ -381,6 +449,8 @@ def main(argv=None):
         up(args.vms, args.fresh)
     elif args.cmd == "down":
         down()
+    elif args.cmd == "s3":
+        return s3(args.vm)
     elif args.cmd == "status":
         return status()
     elif args.cmd == "psql":

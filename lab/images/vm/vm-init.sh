@@ -24,7 +24,8 @@ fi
 ) &
 # Likewise for auto mode: etcd once /etc/default/etcd names a member, HAProxy
 # once its file is the collection's (reloaded when the file changes), and the
-# follower once the collection installed it (patroni role).
+# follower once the collection installed it (patroni role), and pgBackRest's
+# server on a backup repository host.
 (
   haproxy_sum=""
   while :; do
@@ -42,6 +43,11 @@ fi
           -sf $(cat /run/haproxy.pid) >>/var/log/haproxy.log 2>&1 || true
         haproxy_sum=$sum
       fi
+    fi
+    # The backup repository host's pgBackRest TLS server (backup role).
+    if grep -qs '^tls-server-address' /etc/pgbackrest/pgbackrest.conf && ! pgrep -f '^pgbackrest server' >/dev/null; then
+      setpriv --reuid=pgbackrest --regid=pgbackrest --init-groups pgbackrest server \
+        >>/var/log/pgbackrest-server.log 2>&1 &
     fi
     if [ -x /usr/local/sbin/selfhost-supabase-follow ] && ! pgrep -f selfhost-supabase-follow >/dev/null; then
       /usr/local/sbin/selfhost-supabase-follow >>/var/log/selfhost-supabase-follow.log 2>&1 &
