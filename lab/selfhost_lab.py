@@ -54,6 +54,8 @@ S3_NAME = "s3.lab.internal"
 S3_PORT = 9443
 S3_BUCKET = "supabase-backups"
 S3_IMAGE = "selfhost-lab/s3:3.7.1-standin"
+# The VM the lab's inventories expect it on.
+S3_VM = "vm3"
 BASE_PACKAGES = "ca-certificates,python3,procps,iproute2,iputils-ping,netbase,tini"
 WAIT_ENGINE_S = 60
 
@@ -272,6 +274,10 @@ def start_vm(vm, vm_image):
                # The stable endpoint's address is published on every VM, held by one.
                "--sysctl", "net.ipv4.ip_nonlocal_bind=1",
                "-v", f"{name}-docker:/var/lib/docker",
+               # The lab's DNS: every VM and the S3 service by name (a VM's
+               # /etc/hosts is the engine's, rewritten at each start).
+               *[f"--add-host={other}:{vm_address(other)}" for other in VM_ADDRESSES if other != vm],
+               f"--add-host={S3_NAME}:{vm_address(S3_VM)}",
                "--label", "selfhost.lab=1",
                "-e", f"INNER_BIP={INNER_BIP}", "-e", f"INNER_POOL={INNER_POOL}",
                vm_image)

@@ -127,8 +127,10 @@ def inventory_copy(edit, source=INVENTORY):
 
 def pytest_collection_modifyitems(items):
     """The scale checks before the failover ones when one run holds both (scenario failover):
-    they expect the inventory's master to be the primary, which a failover changes."""
-    items.sort(key=lambda item: 0 if item.get_closest_marker("scale") else 1)
+    they expect the inventory's master to be the primary, which a failover changes.  The
+    backup checks after the others of scenario default: they turn backups on, restore the
+    cluster in place and switch the primary over."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("scale") else 2 if item.get_closest_marker("backup") else 1)
 
 
 class Writer:
