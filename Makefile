@@ -12,8 +12,8 @@ help:
 	@echo "make test       every test: lint, fast module tests, molecule scenario in the lab"
 	@echo "make test-fast  lint + module tests against local PostgreSQL 15 (no Docker, seconds)"
 	@echo "make test-sanity  ansible-test sanity on the collection as it ships (built, installed)"
-	@echo "make test-lab   molecule scenarios default (1+1 VMs), failover (1+2 VMs: the scale checks, then failover), auto (2 + a witness, Patroni)"
-	@echo "make test-lab-default | test-lab-scale | test-lab-failover | test-lab-auto   one scenario"
+	@echo "make test-lab   molecule scenarios default (1+1 VMs, then backups with vm3 as the repository host and S3), failover (1+2 VMs: the scale checks, then failover), auto (2 + a witness, Patroni)"
+	@echo "make test-lab-default | test-lab-backup | test-lab-scale | test-lab-failover | test-lab-auto   one scenario"
 	@echo "make lab-up | lab-down | lab-status"
 
 setup:
