@@ -25,6 +25,11 @@ for part in parts:
     print(f"part {part.name:<14} {int(seconds) // 60:3d} min {int(seconds) % 60:02d} s  {'ok' if rc == '0' else 'FAILED'}")
 if parts:
     print(f"parts together   {total // 60:3d} min {total % 60:02d} s")
+started = Path(".lab/test-started")
+if started.is_file():
+    import time
+    wall = int(time.time()) - int(started.read_text().split()[0])
+    print(f"wall time        {wall // 60:3d} min {wall % 60:02d} s  (the checks run beside the lab scenarios)")
 print(f"reports: {', '.join(map(str, reports)) or 'none'}")
 if missing:
     print(f"missing (those tests never ran; see the log above): {', '.join(missing)}")
