@@ -2,35 +2,23 @@
 no VM): Patroni's configuration, HAProxy's ports, etcd's members, the
 follower; and bad auto settings refused by the cluster role's checks."""
 
-import os
 import re
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+from render import render, rendered_once
+
 DB = {"vm1": "10.20.0.11", "vm2": "10.20.0.12", "vm3": "10.20.0.13"}
 WITNESS = {"vm4": "10.20.0.14"}
 
 
-def render(out, *extra):
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
-    return subprocess.run([str(BIN / "ansible-playbook"), "-i", "tests/render/hosts-auto.yml",
-                           "tests/render/render_auto.yml", "-e", f"render_dir={out}", *extra], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
-
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
-    out = tmp_path_factory.mktemp("render-auto")
-    res = render(out)
-    assert res.returncode == 0, res.stdout[-4000:] + res.stderr
-    return out
+    return rendered_once("auto", tmp_path_factory)
 
 
 def test_patroni_is_configured_for_this_host_the_store_and_verify_full(rendered):
@@ -108,7 +96,7 @@ BAD = [
 
 @pytest.mark.parametrize("what, extra, message", BAD, ids=[b[0] for b in BAD])
 def test_bad_auto_settings_are_refused(tmp_path, what, extra, message):
-    res = render(tmp_path, *extra)
+    res = render("auto", tmp_path, *extra)
     assert res.returncode != 0, f"{what} was accepted"
     assert message in res.stdout, res.stdout[-3000:]
     assert not list(tmp_path.glob("*/patroni.yml")), "a file was rendered before the refusal"

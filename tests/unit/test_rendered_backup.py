@@ -7,21 +7,12 @@ import configparser
 import os
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+from render import render, rendered_once
+
 S3_SECRET = "render-s3-key-secret-0123456789"
-
-
-def render(out, *extra):
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
-    return subprocess.run([str(BIN / "ansible-playbook"), "-i", "tests/render/hosts-backup.yml",
-                           "tests/render/render_backup.yml", "-e", f"render_dir={out}", *extra], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
 
 
 def conf(path):
@@ -41,10 +32,7 @@ def conf(path):
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
-    out = tmp_path_factory.mktemp("render-backup")
-    res = render(out)
-    assert res.returncode == 0, res.stdout[-4000:] + res.stderr
-    return out
+    return rendered_once("backup", tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +113,7 @@ def test_the_backup_command_and_its_timers_are_valid(rendered):
 
 
 def test_with_s3_alone_the_database_hosts_back_up_themselves(tmp_path):
-    res = render(tmp_path, "-e", "cluster_backup_repository_group=nobody")
+    res = render("backup", tmp_path, "-e", "cluster_backup_repository_group=nobody")
     assert res.returncode == 0, res.stdout[-3000:]
     g = conf(tmp_path / "vm1" / "pgbackrest.conf")["global"]
     assert g["repo1-type"] == "s3" and "repo1-host" not in g and "tls-server-address" not in g
@@ -150,7 +138,7 @@ REFUSED = [
 
 @pytest.mark.parametrize("what, extra, message", REFUSED, ids=[r[0] for r in REFUSED])
 def test_bad_backup_settings_are_refused(tmp_path, what, extra, message):
-    res = render(tmp_path, *[a for e in extra for a in ("-e", e)])
+    res = render("backup", tmp_path, *[a for e in extra for a in ("-e", e)])
     assert res.returncode != 0
     assert message in res.stdout, res.stdout[-2000:]
     assert not (tmp_path / "vm1").exists(), "nothing is rendered once a check fails"
