@@ -15,7 +15,6 @@ DB = {"vm1": "10.20.0.11", "vm2": "10.20.0.12", "vm3": "10.20.0.13"}
 WITNESS = {"vm4": "10.20.0.14"}
 
 
-
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
     return rendered_once("auto", tmp_path_factory)
