@@ -81,7 +81,10 @@ def test_every_database_host_archives_through_pgbackrest_when_it_is_the_primary(
         assert "archive_command = 'pgbackrest --stanza=supabase archive-push %p'" in text
     dockerfile = (rendered / "vm1" / "Dockerfile").read_text()
     assert "apt-get install -y --no-install-recommends pgbackrest" in dockerfile
-    assert dockerfile.splitlines()[4].startswith("FROM ")
+    assert "FROM selfhost-lab/" not in dockerfile and "\nFROM supabase/postgres:" in dockerfile
+    # In auto mode Patroni's image builds on the one with pgBackRest (archive_command runs under Patroni too).
+    patroni = (rendered / "vm1" / "patroni-Dockerfile").read_text()
+    assert "\nFROM selfhost-supabase/db-pgbackrest:" in patroni
 
 
 def test_the_repository_port_is_closed_to_every_other_address(rendered):
