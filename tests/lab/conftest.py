@@ -96,10 +96,12 @@ def ansible_playbook(*args, timeout=600, env=None):
 
 
 def vm_state(vm):
-    """What a deploy manages on a VM: file checksums and container ids."""
+    """What a deploy manages on a VM: file checksums and container ids (not the data, nor
+    pgBackRest's spool and log, which archiving writes to all the time)."""
     host = vm_host(vm)
     files = host.check_output(
-        f"find {PROJECT} -path {PROJECT}/volumes/db/data -prune -o -type f -print0 "
+        f"find {PROJECT} -path {PROJECT}/volumes/db/data -prune -o -path {PROJECT}/volumes/db/pgbackrest -prune "
+        f"-o -type f -print0 "
         f"| sort -z | xargs -0 -r sha256sum")
     containers = host.check_output("docker ps -a --no-trunc --format '{{.Names}} {{.ID}} {{.State}}'")
     return hashlib.sha256((files + containers).encode()).hexdigest(), files, containers

@@ -287,10 +287,10 @@ def test_restore_in_place_brings_the_whole_cluster_back_to_the_latest_point(back
     assert psql("vm1", "SELECT system_identifier FROM pg_control_system()") == system_id
     assert decrypts(lambda sql: psql("vm1", sql)) == "the launch codes"
     # The replica was cloned again, from the repository (replica_clone_source), and streams from the restored primary.
-    assert re.search(r"TASK \[selfhost.supabase.replica : Restore the newest backup[^\n]*\n[^\n]*\nchanged: \[vm2\]",
+    assert re.search(r"TASK \[selfhost.supabase.replica : Restore the newest backup[^\n]*\n(?:[^\n]*\n)?changed: \[vm2\]",
                      res.stdout), res.stdout[-3000:]
     wait_until(lambda: psql("vm2", "SELECT count(*) FROM in_place", check=False).stdout.strip() == "250", 60)
-    assert psql("vm2", "SELECT status FROM pg_stat_wal_receiver") == "streaming"
+    assert psql("vm2", "SELECT status || ' ' || received_tli FROM pg_stat_wal_receiver") == f"streaming {timeline('vm1')}"
     # Nothing was thrown away: each host's data before the restore is beside the new one.
     for vm in ("vm1", "vm2"):
         aside = vm_host(vm).check_output(f"ls -d {PROJECT}/volumes/db/data.before-restore-*")
