@@ -83,10 +83,11 @@ def make_data(size_gb):
 
 
 def raw_copy():
-    env = {"PGPASSWORD": secret("postgres_password")}
+    env = {"PGPASSWORD": secret("replication_password")}
     vm("vm1", "docker", "exec", "supabase-pgbackrest", "rm", "-rf", "/tmp/bench-basebackup")
     seconds = timed(lambda: vm("vm1", "docker", "exec", "-i", "-e", "PGPASSWORD", "supabase-pgbackrest", "pg_basebackup",
-                               "-h", "/var/run/postgresql", "-U", "supabase_admin", "-D", "/tmp/bench-basebackup",
+                               "-h", "/var/run/postgresql", "-U", "supabase_replication_admin", "-D",
+                               "/tmp/bench-basebackup",
                                "-X", "stream", "-c", "fast", env=env))
     vm("vm1", "docker", "exec", "supabase-pgbackrest", "rm", "-rf", "/tmp/bench-basebackup")
     return seconds
