@@ -276,6 +276,25 @@ def test_bad_backup_settings_are_refused_before_anything_changes(backups, what, 
     assert {vm: vm_state(vm)[0] for vm in ("vm1", "vm2")} == before
 
 
+def test_after_a_switchover_the_new_primary_archives_and_is_backed_up_with_no_command(backups):
+    res = playbook("switchover.yml", "-e", "new_primary=vm2", timeout=900)
+    assert res.returncode == 0, res.stdout[-3000:]
+    new_timeline = timeline("vm2")
+    psql("vm2", "CREATE TABLE IF NOT EXISTS after_switch (n int); INSERT INTO after_switch VALUES (1)")
+    wait_archived("vm2")
+    # What the timer runs on the repository host: pgBackRest finds the primary itself.
+    backup = vm_host("vm3").run("/usr/local/sbin/selfhost-supabase-backup incr 1")
+    assert backup.rc == 0, backup.stdout + backup.stderr
+    newest = [b for b in info(1)["backup"] if b["database"]["repo-key"] == 1][-1]
+    assert int(newest["archive"]["start"][:8], 16) == new_timeline
+    assert int(psql("vm2", "SELECT archived_count FROM pg_stat_archiver")) > 0
+    # And back: the inventory's master is the primary again, and archives again.
+    res = playbook("switchover.yml", "-e", "new_primary=vm1", timeout=900)
+    assert res.returncode == 0, res.stdout[-3000:]
+    wait_archived("vm1")
+
+
+
 def test_restore_in_place_brings_the_whole_cluster_back_to_the_latest_point(backups):
     psql("vm1", "DROP TABLE IF EXISTS in_place; CREATE TABLE in_place (n int); INSERT INTO in_place SELECT generate_series(1, 250)")
     before = timeline("vm1")
@@ -297,20 +316,6 @@ def test_restore_in_place_brings_the_whole_cluster_back_to_the_latest_point(back
         assert vm_host(vm).file(aside.split()[-1] + "/PG_VERSION").exists
     res, status = status_json()
     assert res.returncode == 0, status["problems"]
-
-
-def test_after_a_switchover_the_new_primary_archives_and_is_backed_up_with_no_command(backups):
-    res = playbook("switchover.yml", "-e", "new_primary=vm2", timeout=900)
-    assert res.returncode == 0, res.stdout[-3000:]
-    new_timeline = timeline("vm2")
-    psql("vm2", "CREATE TABLE IF NOT EXISTS after_switch (n int); INSERT INTO after_switch VALUES (1)")
-    wait_archived("vm2")
-    # What the timer runs on the repository host: pgBackRest finds the primary itself.
-    backup = vm_host("vm3").run("/usr/local/sbin/selfhost-supabase-backup incr 1")
-    assert backup.rc == 0, backup.stdout + backup.stderr
-    newest = [b for b in info(1)["backup"] if b["database"]["repo-key"] == 1][-1]
-    assert int(newest["archive"]["start"][:8], 16) == new_timeline
-    assert int(psql("vm2", "SELECT archived_count FROM pg_stat_archiver")) > 0
 
 
 def test_pgbackrest_verify_is_clean_after_the_scenario(backups):
