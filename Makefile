@@ -1,15 +1,15 @@
 # Two commands on a fresh Debian 12 machine:  make demo  |  make test
 VENV ?= .venv
 PY := $(VENV)/bin/python
-export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 LAB := $(PY) lab/selfhost_lab.py
 
-.PHONY: help setup demo test test-checks test-fast test-units test-sanity test-lab lint images lab-up lab-down lab-status
+.PHONY: help setup demo test test-checks lab-track-1 lab-track-2 test-fast test-units test-sanity test-lab lint images lab-up lab-down lab-status
 
 help:
 	@echo "make demo       build the lab, deploy 1 master + 1 replica, verify, print how to connect"
-	@echo "make test       every test: lint, fast module tests, molecule scenario in the lab"
+	@echo "make test       every test: lint, sanity, fast module tests, the molecule scenarios in two labs side by side (LAB_TRACKS=1: one lab)"
 	@echo "make test-fast  lint + module tests against local PostgreSQL 15 (no Docker, seconds)"
 	@echo "make test-sanity  ansible-test sanity on the collection as it ships (built, installed)"
 	@echo "make test-lab   molecule scenarios default (1+1 VMs, then backups with vm3 as the repository host and S3), failover (1+2 VMs: the scale checks, then failover), auto (2 + a witness, Patroni)"
@@ -27,13 +27,19 @@ REPORTS := .lab/junit-sanity.xml .lab/junit-units.xml .lab/junit-lab-default.xml
 TIMED := scripts/timed.sh
 
 # Each part's wall time and status land in .lab/times/ and the summary prints
-# them.  The checks that need no lab (lint, sanity, the fast tests, one after
-# the other) run while the lab scenarios run (one at a time: they share the
-# lab's names and network).
+# them.  Three tracks run at once: the checks that need no lab (lint, sanity,
+# the fast tests, one after the other), and two labs side by side, each with
+# its own names, network and secrets (LAB2: prefix, subnet, secrets dir), one
+# running scenario default (with the backup checks), the other failover then
+# auto.  LAB_TRACKS=1 runs every scenario in the first lab, one after the other.
+LAB_TRACKS ?= 2
+LAB2 := SELFHOST_LAB_PREFIX=selfhost-lab2 SELFHOST_LAB_SUBNET=172.30.1.0/24 SELFHOST_LAB_SECRETS=$(CURDIR)/.lab/lab2/.secrets
 test: setup
 	@rm -f $(REPORTS) .lab/times/*
 	@mkdir -p .lab && date +%s > .lab/test-started
-	@$(MAKE) -k -j2 test-checks test-lab; status=$$?; \
+	@# The images once, before the labs that share them start.
+	@$(TIMED) images $(LAB) images
+	@$(MAKE) -k -j3 test-checks $(if $(filter 1,$(LAB_TRACKS)),test-lab,lab-track-1 lab-track-2); status=$$?; \
 	  $(PY) scripts/test_summary.py $(REPORTS) && exit $$status
 
 test-checks:
@@ -53,6 +59,13 @@ lint:
 
 test-lab: setup
 	@status=0; for s in default failover auto; do $(TIMED) lab-$$s $(VENV)/bin/molecule test -s $$s || status=1; done; \
+	  exit $$status
+
+lab-track-1:
+	@$(TIMED) lab-default $(VENV)/bin/molecule test -s default
+
+lab-track-2:
+	@status=0; for s in failover auto; do $(LAB2) $(TIMED) lab-$$s $(VENV)/bin/molecule test -s $$s || status=1; done; \
 	  exit $$status
 
 test-lab-%: setup

@@ -416,7 +416,8 @@ def status():
 
 def psql(vm, sql):
     """psql as supabase_admin in a VM's database container (password via env)."""
-    secret = HERE.parent / "inventories" / "lab" / ".secrets" / "postgres_password"
+    secrets = os.environ.get("SELFHOST_LAB_SECRETS") or HERE.parent / "inventories" / "lab" / ".secrets"
+    secret = Path(secrets) / "postgres_password"
     if not secret.exists():
         die(f"{secret} does not exist: deploy the lab first (make demo)")
     env = dict(os.environ, PGPASSWORD=secret.read_text().strip())

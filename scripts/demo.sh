@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
-export PATH="$PWD/$VENV/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg"
+VENV=$(realpath -m "$VENV")
+export PATH="$VENV/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg"
 LAB="$VENV/bin/python lab/selfhost_lab.py"
 declare -a TIMES=()
 

@@ -5,7 +5,8 @@
 # not checked as collection content).  Exit status: ansible-test's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV=${VENV:-.venv}
+# An absolute VENV or one relative to the checkout.
+VENV=$(realpath -m "${VENV:-.venv}")
 ROOT=$PWD
 WORK=$ROOT/.lab/sanity
 rm -rf "$WORK/collections" "$WORK/build"
@@ -39,12 +40,12 @@ if command -v pyenv >/dev/null; then
   done
 fi
 set +e
-HOME=$WORK/home PATH="$ROOT/$VENV/bin:$PATH$pyenv_bins" \
-  "$ROOT/$VENV/bin/ansible-test" sanity --local --color no "$@" 2>&1 | tee "$WORK/sanity.log"
+HOME=$WORK/home PATH="$VENV/bin:$PATH$pyenv_bins" \
+  "$VENV/bin/ansible-test" sanity --local --color no "$@" 2>&1 | tee "$WORK/sanity.log"
 rc=${PIPESTATUS[0]}
 set -e
 # One JUnit test case per sanity test, failed when ansible-test lists it as failed.
-"$ROOT/$VENV/bin/python" - "$WORK/sanity.log" "$ROOT/.lab/junit-sanity.xml" <<'PY'
+"$VENV/bin/python" - "$WORK/sanity.log" "$ROOT/.lab/junit-sanity.xml" <<'PY'
 import re
 import sys
 import xml.etree.ElementTree as ET

@@ -46,6 +46,8 @@ options:
       - CA certificate (PEM) that signed the server's certificate; required by the C(verify-*) modes.
       - For a standby, the same path must hold it inside the database container (the standby reads
         it there); tool containers get it mounted at that path.
+      - O(ssl_rootcert) is community.postgresql's alias of it. The alias O(ssl_root_cert) is deprecated
+        and will be removed in 1.0.0; use O(ca_cert).
     type: path
-    aliases: [ssl_root_cert, ssl_rootcert]
+    aliases: [ssl_rootcert, ssl_root_cert]
 """

@@ -28,12 +28,37 @@ from ansible.module_utils.basic import missing_required_lib
 
 SSL_MODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
+# The release that drops the collection's deprecated module and option names
+# (meta/runtime.yml's plugin_routing names the same one for the old module names).
+REMOVAL_VERSION = "1.0.0"
+COLLECTION = "selfhost.supabase"
 
-def connection_argument_spec(user="supabase_admin", host=None, aliases=None, required=()):
+
+def deprecated_alias(name):
+    """An argument spec's deprecated_aliases entry: the older name `name` still works, with a
+    deprecation warning, until REMOVAL_VERSION."""
+    return dict(name=name, version=REMOVAL_VERSION, collection_name=COLLECTION)
+
+
+def deprecated_option(**spec):
+    """An option that goes away in REMOVAL_VERSION (set, it warns): for an older option whose
+    value is not the value of the option that replaces it, so that it cannot be an alias."""
+    return dict(spec, removed_in_version=REMOVAL_VERSION, removed_from_collection=COLLECTION)
+
+
+def with_deprecated_aliases(spec, names):
+    """Give spec (one option's) the older names `names`, each deprecated."""
+    spec["aliases"] = list(spec.get("aliases", [])) + list(names)
+    spec["deprecated_aliases"] = list(spec.get("deprecated_aliases", [])) + [deprecated_alias(n) for n in names]
+    return spec
+
+
+def connection_argument_spec(user="supabase_admin", host=None, deprecated_aliases=None, required=()):
     """The login and TLS options every module that connects to PostgreSQL shares, spelled
     as community.postgresql spells them (doc fragment selfhost.supabase.postgres_login).
     user: login_user's default; host: login_host's default (None: required);
-    aliases: {option: [older names]}; required: options the module cannot do without."""
+    deprecated_aliases: {option: [older names the module still takes, with a deprecation
+    warning, until REMOVAL_VERSION]}; required: options the module cannot do without."""
     spec = dict(
         login_host=dict(type="str", default=host) if host else dict(type="str", required=True),
         login_port=dict(type="int", default=5432),
@@ -42,10 +67,11 @@ def connection_argument_spec(user="supabase_admin", host=None, aliases=None, req
         login_db=dict(type="str", default="postgres"),
         connect_timeout=dict(type="int", default=5),
         ssl_mode=dict(type="str", default="prefer", choices=SSL_MODES),
-        ca_cert=dict(type="path", aliases=["ssl_root_cert", "ssl_rootcert"]),
+        # ssl_rootcert is community.postgresql's alias of ca_cert (and libpq's sslrootcert).
+        ca_cert=with_deprecated_aliases(dict(type="path", aliases=["ssl_rootcert"]), ["ssl_root_cert"]),
     )
-    for name, names in (aliases or {}).items():
-        spec[name]["aliases"] = list(names)
+    for name, names in (deprecated_aliases or {}).items():
+        with_deprecated_aliases(spec[name], names)
     for name in required:
         spec[name]["required"] = True
     return spec

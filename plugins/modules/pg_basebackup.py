@@ -42,22 +42,35 @@ options:
     type: path
     required: true
   login_host:
-    description: Address of the primary, as reachable from this host.
+    description:
+      - Address of the primary, as reachable from this host.
+      - The alias O(primary_host) is deprecated and will be removed in 1.0.0; use O(login_host).
     type: str
     required: true
     aliases: [primary_host]
   login_port:
-    description: Port the primary publishes for replication.
+    description:
+      - Port the primary publishes for replication.
+      - The alias O(primary_port) is deprecated and will be removed in 1.0.0; use O(login_port).
     type: int
     default: 5432
     aliases: [primary_port]
   login_user:
-    description: Role with the REPLICATION attribute on the primary; the standby streams as it.
+    description:
+      - Role with the REPLICATION attribute on the primary. The module clones as it, and the standby
+        streams as it (it is written into C(primary_conninfo)).
+      - The alias O(replication_user) is deprecated and will be removed in 1.0.0; use O(login_user).
+        In M(selfhost.supabase.pg_rejoin), which logs in as a superuser, C(replication_user) is an option
+        of its own, the role the standby streams as.
     type: str
     default: supabase_replication_admin
     aliases: [replication_user]
   login_password:
-    description: Password of O(login_user), written into the standby's C(primary_conninfo).
+    description:
+      - Password of O(login_user), written into the standby's C(primary_conninfo).
+      - The alias O(replication_password) is deprecated and will be removed in 1.0.0; use
+        O(login_password). In M(selfhost.supabase.pg_rejoin), which logs in as a superuser,
+        C(replication_password) is an option of its own, the password the standby streams with.
     type: str
     required: true
     aliases: [replication_password]
@@ -80,10 +93,17 @@ options:
   image:
     description: Database image to run C(pg_basebackup) from. Required when O(executor=docker).
     type: str
-  pg_basebackup_path:
-    description: Binary used when O(executor=local).
+  bin_dir:
+    description: Directory of the host's PostgreSQL binaries, whose C(pg_basebackup) runs with O(executor=local).
     type: path
-    default: /usr/lib/postgresql/15/bin/pg_basebackup
+    default: /usr/lib/postgresql/15/bin
+  pg_basebackup_path:
+    description:
+      - Deprecated, and will be removed in 1.0.0; use O(bin_dir), the directory that holds
+        C(pg_basebackup), as M(selfhost.supabase.pg_rejoin) does.
+      - The C(pg_basebackup) binary to run with O(executor=local), instead of the one in O(bin_dir).
+        Not an alias of O(bin_dir), since it names the binary, not its directory.
+    type: path
   os_user:
     description:
       - Operating-system user that owns the data directory and runs the clone.
@@ -190,7 +210,8 @@ from ansible_collections.selfhost.supabase.plugins.module_utils import datadir
 from ansible_collections.selfhost.supabase.plugins.module_utils.oneoff_container import tls_volume
 from ansible_collections.selfhost.supabase.plugins.module_utils.pg_tools import ToolRunner
 from ansible_collections.selfhost.supabase.plugins.module_utils.postgres_conn import (
-    check_port, check_tls, connect, connection_argument_spec, identify_system, in_recovery, tls_env, tls_params)
+    check_port, check_tls, connect, connection_argument_spec, deprecated_option, identify_system, in_recovery, tls_env,
+    tls_params)
 
 REFUSALS = {
     datadir.PRIMARY: ("{dir} holds a primary (no standby.signal) of system {found}. It may be a "
@@ -322,8 +343,8 @@ class BaseBackup:
         self.result["changed"] = True
         if self.module.check_mode:
             return self.result
-        self.clone(ToolRunner(self.module, self.data_dir, self.log_file,
-                              binaries={"pg_basebackup": self.p["pg_basebackup_path"]}))
+        binaries = {"pg_basebackup": self.p["pg_basebackup_path"]} if self.p["pg_basebackup_path"] else {}
+        self.clone(ToolRunner(self.module, self.data_dir, self.log_file, bin_dir=self.p["bin_dir"], binaries=binaries))
         cloned = datadir.system_identifier(self.data_dir)
         if cloned != sysid:
             self.module.fail_json(msg=f"the clone in {self.data_dir} is system {cloned}, expected {sysid}",
@@ -335,21 +356,24 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             **connection_argument_spec(user="supabase_replication_admin", required=("login_password",),
-                                       aliases={"login_host": ["primary_host"], "login_port": ["primary_port"],
-                                                "login_user": ["replication_user"],
-                                                "login_password": ["replication_password"]}),
+                                       deprecated_aliases={"login_host": ["primary_host"],
+                                                           "login_port": ["primary_port"],
+                                                           "login_user": ["replication_user"],
+                                                           "login_password": ["replication_password"]}),
             data_dir=dict(type="path", required=True),
             slot_name=dict(type="str"),
             application_name=dict(type="str", default="standby"),
             executor=dict(type="str", choices=["docker", "local"], default="docker"),
             image=dict(type="str"),
-            pg_basebackup_path=dict(type="path", default="/usr/lib/postgresql/15/bin/pg_basebackup"),
+            bin_dir=dict(type="path", default="/usr/lib/postgresql/15/bin"),
+            pg_basebackup_path=deprecated_option(type="path"),
             os_user=dict(type="str", default="postgres"),
             log_file=dict(type="path"),
             timeout=dict(type="int", default=3600),
             force=dict(type="bool", default=False),
         ),
         required_if=[("executor", "docker", ["image"])],
+        mutually_exclusive=[("bin_dir", "pg_basebackup_path")],
         supports_check_mode=True,
     )
     check_port(module, "login_port")

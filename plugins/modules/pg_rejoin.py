@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: pg_rejoin
 short_description: Turn a stopped former primary into a standby of the current primary
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Works on the data directory of a stopped server that was a primary (or a standby that
     fell behind a timeline switch). Asks C(pg_rewind --dry-run) where its history and the
@@ -52,31 +52,45 @@ options:
     type: path
     required: true
   login_host:
-    description: Address of the current primary, as reachable from this host.
+    description:
+      - Address of the current primary, as reachable from this host.
+      - The alias O(source_host) is deprecated and will be removed in 1.0.0; use O(login_host).
     type: str
     required: true
     aliases: [source_host]
   login_port:
-    description: Port of the current primary.
+    description:
+      - Port of the current primary.
+      - The alias O(source_port) is deprecated and will be removed in 1.0.0; use O(login_port).
     type: int
     default: 5432
     aliases: [source_port]
   login_user:
-    description: Superuser on the current primary (C(pg_rewind) reads its files through SQL).
+    description:
+      - Superuser on the current primary (C(pg_rewind) reads its files through SQL).
+      - The alias O(source_user) is deprecated and will be removed in 1.0.0; use O(login_user).
     type: str
     default: supabase_admin
     aliases: [source_user]
   login_password:
-    description: Password of O(login_user). Travels in a password file, never on a command line.
+    description:
+      - Password of O(login_user). Travels in a password file, never on a command line.
+      - The alias O(source_password) is deprecated and will be removed in 1.0.0; use O(login_password).
     type: str
     required: true
     aliases: [source_password]
   replication_user:
-    description: Role with the REPLICATION attribute the standby streams as.
+    description:
+      - Role with the REPLICATION attribute the standby streams as, written into C(primary_conninfo).
+      - Not the login, which is O(login_user). M(selfhost.supabase.pg_basebackup), which logs in as the
+        role the standby streams as, takes it as C(login_user).
     type: str
     default: supabase_replication_admin
   replication_password:
-    description: Password of O(replication_user), written into C(primary_conninfo).
+    description:
+      - Password of O(replication_user), written into C(primary_conninfo).
+      - Not the login's, which is O(login_password). M(selfhost.supabase.pg_basebackup) takes it as
+        C(login_password).
     type: str
     required: true
   slot_name:
@@ -421,8 +435,9 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             **connection_argument_spec(required=("login_password",),
-                                       aliases={"login_host": ["source_host"], "login_port": ["source_port"],
-                                                "login_user": ["source_user"], "login_password": ["source_password"]}),
+                                       deprecated_aliases={"login_host": ["source_host"], "login_port": ["source_port"],
+                                                           "login_user": ["source_user"],
+                                                           "login_password": ["source_password"]}),
             data_dir=dict(type="path", required=True),
             replication_user=dict(type="str", default="supabase_replication_admin"),
             replication_password=dict(type="str", required=True, no_log=True),

@@ -22,7 +22,7 @@ def test_one_module_defaults_entry_logs_every_module_in(primary, tmp_path):
       login_password: "{{{{ admin_password }}}}"
   tasks:
     - name: Read the server's state with the group's login alone
-      selfhost.supabase.pg_replication_status: {{}}
+      selfhost.supabase.pg_replication_info: {{}}
       register: state
     - name: Ask pg_promote, which refuses a primary that never was a standby
       selfhost.supabase.pg_promote: {{}}

@@ -9,13 +9,13 @@ import shutil
 
 import pytest
 
-from conftest import REPL_PASSWORD, REPL_USER, Server, free_port, os_user, run_module
+from conftest import PG_BIN, REPL_PASSWORD, REPL_USER, Server, free_port, os_user, run_module
 
 
 def args_for(primary, target, **extra):
-    args = dict(data_dir=str(target), primary_host="127.0.0.1", primary_port=primary.port,
-                replication_user=REPL_USER, replication_password=REPL_PASSWORD,
-                executor="local", os_user=os_user().pw_name, application_name="test_standby")
+    args = dict(data_dir=str(target), login_host="127.0.0.1", login_port=primary.port,
+                login_user=REPL_USER, login_password=REPL_PASSWORD, executor="local", bin_dir=str(PG_BIN),
+                os_user=os_user().pw_name, application_name="test_standby")
     args.update(extra)
     return args
 
@@ -123,7 +123,7 @@ def test_refuses_unknown_files(primary, target):
 
 
 def test_wrong_password_fails_without_printing_it(primary, target):
-    rc, res, raw = run_module("pg_basebackup", args_for(primary, target, replication_password="wrong-password-xyz"))
+    rc, res, raw = run_module("pg_basebackup", args_for(primary, target, login_password="wrong-password-xyz"))
     assert rc != 0
     assert "cannot open a replication connection" in res["msg"]
     assert f"the PASSWORD for {REPL_USER} is wrong" in res["msg"], res["msg"]
@@ -139,14 +139,14 @@ def test_refuses_to_clone_from_a_standby(pair, target):
 
 
 def test_a_role_pg_hba_does_not_let_in_is_named_as_such(primary, target):
-    rc, res, _ = run_module("pg_basebackup", args_for(primary, target, replication_user="postgres"))
+    rc, res, _ = run_module("pg_basebackup", args_for(primary, target, login_user="postgres"))
     assert rc != 0 and "pg_hba.conf has no line that lets this host's address in as postgres" in res["msg"]
     assert not target.exists()
 
 
 def test_a_port_where_nothing_answers_is_named_as_such(primary, target):
     port = free_port()
-    rc, res, _ = run_module("pg_basebackup", args_for(primary, target, primary_port=port))
+    rc, res, _ = run_module("pg_basebackup", args_for(primary, target, login_port=port))
     assert rc != 0 and f"nothing answers on 127.0.0.1:{port}" in res["msg"]
     assert not target.exists()
 
@@ -166,7 +166,7 @@ def test_failed_clone_leaves_a_marked_directory(primary, target):
 
 
 @pytest.mark.parametrize("bad, message", [
-    (dict(primary_port=70000), "login_port must be a TCP port"),
+    (dict(login_port=70000), "login_port must be a TCP port"),
     (dict(executor="docker"), "image"),
     (dict(executor="podman"), "executor"),
     (dict(timeout=0), "timeout must be a positive"),
@@ -174,7 +174,7 @@ def test_failed_clone_leaves_a_marked_directory(primary, target):
     (dict(force="maybe"), "force"),
     (dict(ssl_mode="strict"), "ssl_mode"),
     (dict(ssl_mode="verify-full"), "verify-full checks the server's certificate: give ca_cert"),
-    (dict(ssl_mode="verify-full", ssl_root_cert="/nonexistent/ca.crt"), "is not a readable file on this host"),
+    (dict(ssl_mode="verify-full", ca_cert="/nonexistent/ca.crt"), "is not a readable file on this host"),
 ])
 def test_rejects_bad_arguments(primary, target, bad, message):
     rc, res, _ = run_module("pg_basebackup", args_for(primary, target, **bad))
@@ -185,7 +185,7 @@ def test_rejects_bad_arguments(primary, target, bad, message):
 
 def test_missing_password_is_refused(primary, target):
     args = args_for(primary, target)
-    del args["replication_password"]
+    del args["login_password"]
     rc, res, _ = run_module("pg_basebackup", args)
     assert rc != 0 and "login_password" in res["msg"]
 
@@ -194,8 +194,8 @@ def test_an_existing_standby_gets_its_new_connection_settings_without_a_clone(pa
     """A changed replication password, port, TLS mode or name reaches a running standby."""
     primary, standby = pair
     auto = standby.data_dir / "postgresql.auto.conf"
-    args = dict(data_dir=str(standby.data_dir), primary_host="127.0.0.1", primary_port=primary.port,
-                replication_user=REPL_USER, replication_password=REPL_PASSWORD, executor="local",
+    args = dict(data_dir=str(standby.data_dir), login_host="127.0.0.1", login_port=primary.port,
+                login_user=REPL_USER, login_password=REPL_PASSWORD, executor="local", bin_dir=str(PG_BIN),
                 os_user=os_user().pw_name, application_name="renamed", slot_name="s1")
     before = auto.read_text()
     rc, res, raw = run_module("pg_basebackup", args, check_mode=True)

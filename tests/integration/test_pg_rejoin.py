@@ -1,4 +1,4 @@
-"""selfhost.supabase.pg_rejoin and pg_controldata against real PostgreSQL 15 servers:
+"""selfhost.supabase.pg_rejoin and pg_controldata_info against real PostgreSQL 15 servers:
 a standby is promoted, the old primary writes on alone (its history diverges), stops,
 and is brought back as a standby of the new primary."""
 
@@ -11,10 +11,10 @@ from conftest import (ADMIN_PASSWORD, PG_BIN, REPL_PASSWORD, REPL_USER, Server, 
 
 
 def rejoin_args(old, new, **extra):
-    return dict(dict(data_dir=str(old.data_dir), source_host="127.0.0.1", source_port=new.port,
-                     source_user="postgres", source_password=ADMIN_PASSWORD, replication_user=REPL_USER,
-                     replication_password=REPL_PASSWORD, executor="local", application_name="old",
-                     slot_name="old"), **extra)
+    return dict(dict(data_dir=str(old.data_dir), login_host="127.0.0.1", login_port=new.port,
+                     login_user="postgres", login_password=ADMIN_PASSWORD, replication_user=REPL_USER,
+                     replication_password=REPL_PASSWORD, executor="local", bin_dir=str(PG_BIN),
+                     application_name="old", slot_name="old"), **extra)
 
 
 def clean_stop(server):
@@ -24,7 +24,7 @@ def clean_stop(server):
 def test_controldata_reads_what_pg_controldata_shows(pair):
     primary, _standby = pair
     clean_stop(primary)
-    rc, res, raw = run_module("pg_controldata", dict(data_dir=str(primary.data_dir)))
+    rc, res, raw = run_module("pg_controldata_info", dict(data_dir=str(primary.data_dir)))
     assert rc == 0, raw
     shown = subprocess.run([str(PG_BIN / "pg_controldata"), str(primary.data_dir)], capture_output=True,
                            text=True, check=True).stdout
@@ -37,12 +37,12 @@ def test_controldata_reads_what_pg_controldata_shows(pair):
 def test_controldata_only_reads_and_refuses_what_is_not_a_data_directory(pair, tmp_path):
     primary, _standby = pair
     # A running server is read as it is (in production: after the playbook stopped its container).
-    rc, res, raw = run_module("pg_controldata", dict(data_dir=str(primary.data_dir)))
+    rc, res, raw = run_module("pg_controldata_info", dict(data_dir=str(primary.data_dir)))
     assert rc == 0 and res["changed"] is False and res["state"] == "in production", raw
     assert primary.query("SELECT 1") == [(1,)]
-    rc, res, raw = run_module("pg_controldata", dict(data_dir=str(primary.data_dir), stop_container="supabase-db"))
+    rc, res, raw = run_module("pg_controldata_info", dict(data_dir=str(primary.data_dir), stop_container="supabase-db"))
     assert rc != 0 and "stop_container" in res["msg"], raw
-    rc, res, raw = run_module("pg_controldata", dict(data_dir=str(tmp_path)))
+    rc, res, raw = run_module("pg_controldata_info", dict(data_dir=str(tmp_path)))
     assert rc != 0 and "is not a PostgreSQL data directory" in res["msg"], raw
 
 

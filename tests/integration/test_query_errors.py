@@ -1,5 +1,5 @@
 """A login without the privileges a module needs gets a message that says what to do, never a
-traceback (selfhost.supabase.pg_replication_status and pg_promote against real servers)."""
+traceback (selfhost.supabase.pg_replication_info and pg_promote against real servers)."""
 
 from conftest import admin_args, run_module
 
@@ -19,8 +19,8 @@ def create_watcher(primary, standby):
 def test_status_without_pg_read_all_stats_says_which_privilege_is_missing(pair):
     primary, standby = pair
     create_watcher(primary, standby)
-    rc, res, raw = run_module("pg_replication_status", watcher_args(primary, max_lag_bytes=1024,
-                                                                     max_lag_seconds=5.0))
+    rc, res, raw = run_module("pg_replication_info", watcher_args(primary, max_lag_bytes=1024,
+                                                                   max_lag_seconds=5.0))
     assert "Traceback" not in raw
     assert rc == 0, raw
     assert res["healthy"] is False

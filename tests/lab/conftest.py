@@ -23,12 +23,15 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORY = ROOT / "inventories" / "lab"
-SECRETS = INVENTORY / ".secrets"
+# The lab's settings (lab/selfhost_lab.py and inventories/lab/group_vars read the
+# same): a second lab runs beside the first with its own prefix, subnet and secrets.
+SECRETS = Path(os.environ.get("SELFHOST_LAB_SECRETS") or INVENTORY / ".secrets")
 PREFIX = os.environ.get("SELFHOST_LAB_PREFIX", "selfhost-lab")
-ADDRESSES = {"vm1": "172.30.0.11", "vm2": "172.30.0.12", "vm3": "172.30.0.13"}
+NET = os.environ.get("SELFHOST_LAB_SUBNET", "172.30.0.0/24").split("/")[0].rsplit(".", 1)[0]
+ADDRESSES = {"vm1": f"{NET}.11", "vm2": f"{NET}.12", "vm3": f"{NET}.13"}
 PROJECT = "/opt/supabase"
 # The stable endpoint of the lab inventories.
-ENDPOINT = "172.30.0.10"
+ENDPOINT = f"{NET}.10"
 BENCH = ROOT / ".lab" / "bench"
 
 

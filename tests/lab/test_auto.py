@@ -338,7 +338,7 @@ def test_the_witness_lost_changes_nothing_and_status_says_so():
         lab("up", "vm3")
     report = writer.stop()
     assert report["lost"] == 0 and report["longest_gap_ms"] < 1000, report
-    wait_until(lambda: '"health":"true"' in vm_host("vm3").run("curl -s http://172.30.0.13:2379/health").stdout, 60)
+    wait_until(lambda: '"health":"true"' in vm_host("vm3").run(f"curl -s http://{ADDRESSES['vm3']}:2379/health").stdout, 60)
     res = ansible_playbook(*INV, "playbooks/status.yml", env=AUTO)
     assert res.returncode == 0, res.stdout[-3000:]
 

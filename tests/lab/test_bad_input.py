@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from conftest import INVENTORY, PROJECT, ansible_playbook, inventory_copy, psql, vm_host, vm_state, wait_until
+from conftest import ADDRESSES, INVENTORY, NET, PROJECT, ansible_playbook, inventory_copy, psql, vm_host, vm_state, wait_until
 
 pytestmark = [pytest.mark.default, pytest.mark.usefixtures("lab_up")]
 
@@ -37,7 +37,7 @@ def slot_name(name):
 
 
 def same_address(groups):
-    groups["replica"]["hosts"]["vm2"]["cluster_private_address"] = "172.30.0.11"
+    groups["replica"]["hosts"]["vm2"]["cluster_private_address"] = ADDRESSES["vm1"]
 
 
 CASES = [
@@ -49,8 +49,8 @@ CASES = [
      "cluster_postgres_password must be a string of at least 16 characters"),
     ("master group empty", no_master, [], "The inventory group 'master' must hold exactly one host"),
     ("master group holds two hosts", two_masters, [], "it holds 2: vm1, vm2"),
-    ("replica address not on the replica", replica_address("172.30.0.99"), [],
-     "cluster_private_address for vm2 is '172.30.0.99', which is not an address of this host"),
+    ("replica address not on the replica", replica_address(f"{NET}.99"), [],
+     f"cluster_private_address for vm2 is '{NET}.99', which is not an address of this host"),
     ("replica address not an address", replica_address("vm2.lab"), [],
      "cluster_private_address for vm2 is 'vm2.lab'"),
     ("replication port out of range", None, ["-e", "cluster_replication_port=70000"],
@@ -59,14 +59,14 @@ CASES = [
      "replica_slot_name of vm2 ('Replica-2') is not a name PostgreSQL accepts for a slot"),
     ("slot name too long", slot_name("s" * 64), [],
      "use only lower-case letters, digits and underscores, at most 63"),
-    ("replica given the master's address", same_address, [], "cluster_private_address for vm2 is '172.30.0.11'"),
+    ("replica given the master's address", same_address, [], f"cluster_private_address for vm2 is '{ADDRESSES['vm1']}'"),
     ("replica port zero", None, ["-e", "cluster_replica_port=0"],
      "cluster_replica_port must be a TCP port between 1 and 65535"),
     ("endpoint address missing with a replica", None, ["-e", "cluster_endpoint_address="],
      "cluster_endpoint_address is not set"),
     ("endpoint address a name", None, ["-e", "cluster_endpoint_address=vip.lab"],
      "it must be an IPv4 address, not a name"),
-    ("endpoint address a host's address", None, ["-e", "cluster_endpoint_address=172.30.0.11"],
+    ("endpoint address a host's address", None, ["-e", f"cluster_endpoint_address={ADDRESSES['vm1']}"],
      "is already a host's cluster_private_address"),
     ("endpoint prefix out of range", None, ["-e", "cluster_endpoint_prefix=40"],
      "cluster_endpoint_prefix must be 8-32 (got 40)"),
@@ -117,13 +117,13 @@ def test_refused_before_any_change(what, edit, extra, message):
 
 @pytest.fixture()
 def listener_on_vm2():
-    """Some other program holding 172.30.0.12:5499 on vm2."""
+    """Some other program holding vm2's address, port 5499."""
     host = vm_host("vm2")
     host.check_output("docker exec -d supabase-db true")  # the db runs; the port is another one
-    host.run("sh -c 'nohup python3 -m http.server --bind 172.30.0.12 5499 >/dev/null 2>&1 &'")
-    wait_until(lambda: host.socket("tcp://172.30.0.12:5499").is_listening, timeout=10)
+    host.run(f"sh -c 'nohup python3 -m http.server --bind {ADDRESSES['vm2']} 5499 >/dev/null 2>&1 &'")
+    wait_until(lambda: host.socket(f"tcp://{ADDRESSES['vm2']}:5499").is_listening, timeout=10)
     yield
-    host.run("pkill -f 'http.server --bind 172.30.0.12 5499'")
+    host.run(f"pkill -f 'http.server --bind {ADDRESSES['vm2']} 5499'")
 
 
 def test_a_port_in_use_is_refused(listener_on_vm2):
@@ -131,7 +131,7 @@ def test_a_port_in_use_is_refused(listener_on_vm2):
     res = ansible_playbook("site.yml", "-i", "inventories/lab", "--tags", "replica",
                            "-e", "cluster_replica_port=5499")
     assert res.returncode != 0
-    assert "Port 5499 on 172.30.0.12 (vm2) is already in use by another program" in res.stdout
+    assert f"Port 5499 on {ADDRESSES['vm2']} (vm2) is already in use by another program" in res.stdout
     assert "cluster_replica_port" in res.stdout
     assert vm_state("vm2") == before
 

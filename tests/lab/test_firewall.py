@@ -17,11 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import ADDRESSES, PREFIX, ROOT, ansible_playbook, vm_host
+from conftest import ADDRESSES, ENDPOINT, PREFIX, ROOT, ansible_playbook, vm_host
 
 pytestmark = [pytest.mark.default, pytest.mark.usefixtures("lab_up")]
 
-ENDPOINT = "172.30.0.10"
 REPLICATION_PORT = 5433
 ANALYTICS_PORT = 4000
 INVENTORY_ARG = f"--inventory={ROOT / 'inventories' / 'lab'}"

@@ -9,7 +9,7 @@ import psycopg2
 import psycopg2.extras
 import pytest
 
-from conftest import ADDRESSES, PROJECT, psql, secret, vm_host, wait_until
+from conftest import ADDRESSES, ENDPOINT, PREFIX, PROJECT, psql, secret, vm_host, wait_until
 
 pytestmark = [pytest.mark.default, pytest.mark.usefixtures("lab_up")]
 
@@ -48,7 +48,7 @@ def test_the_replica_serves_reads_despite_the_images_hot_standby_off():
 
 
 def test_replication_is_refused_from_an_address_that_is_not_a_replica():
-    """The lab machine itself (172.30.0.1) is on the private network but is no replica."""
+    """The lab machine itself (the lab network's gateway address) is on the private network but is no replica."""
     with pytest.raises(psycopg2.OperationalError) as err:
         psycopg2.connect(host=ADDRESSES["vm1"], port=5433, user="supabase_replication_admin",
                          password=secret("replication_password"), connect_timeout=5,
@@ -63,7 +63,7 @@ def test_replication_is_accepted_from_the_replica_address():
               "password=os.environ['PGPASSWORD'], connection_factory=psycopg2.extras.PhysicalReplicationConnection); "
               "cur = c.cursor(); cur.execute('IDENTIFY_SYSTEM'); print(cur.fetchone()[0])")
     env = dict(os.environ, PGPASSWORD=secret("replication_password"))
-    res = subprocess.run(["docker", "exec", "-e", "PGPASSWORD", "selfhost-lab-vm2", "python3", "-c", script],
+    res = subprocess.run(["docker", "exec", "-e", "PGPASSWORD", f"{PREFIX}-vm2", "python3", "-c", script],
                          env=env, capture_output=True, text=True, timeout=30)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == psql("vm1", "SELECT system_identifier FROM pg_control_system()")
@@ -88,8 +88,8 @@ def test_the_database_is_published_on_the_private_address_and_the_endpoint():
     for vm in ("vm1", "vm2"):
         ports = set(vm_host(vm).check_output("docker port supabase-db").split("\n"))
         assert ports == {f"5432/tcp -> {ADDRESSES[vm]}:5433", f"5432/tcp -> {ADDRESSES[vm]}:5432",
-                         "5432/tcp -> 172.30.0.10:5433"}
-    holder = [vm for vm in ("vm1", "vm2") if " 172.30.0.10/" in vm_host(vm).check_output("ip -4 -o addr show")]
+                         f"5432/tcp -> {ENDPOINT}:5433"}
+    holder = [vm for vm in ("vm1", "vm2") if f" {ENDPOINT}/" in vm_host(vm).check_output("ip -4 -o addr show")]
     assert holder == ["vm1"]
 
 

@@ -52,5 +52,5 @@ def test_the_services_log_in_as_their_role_with_its_password():
     assert f"//authenticator:{values['AUTHENTICATOR_PASSWORD']}@" in env["rest"]["PGRST_DB_URI"]
     assert f"//supabase_auth_admin:{values['AUTH_ADMIN_PASSWORD']}@" in env["auth"]["GOTRUE_DB_DATABASE_URL"]
     assert f"//supabase_storage_admin:{values['STORAGE_ADMIN_PASSWORD']}@" in env["storage"]["DATABASE_URL"]
-    # The roles upstream's images tie to POSTGRES_PASSWORD keep it (README: Least privilege).
+    # The roles upstream's images tie to POSTGRES_PASSWORD keep it (docs/architecture.md: Least privilege).
     assert env["realtime"]["DB_PASSWORD"] == secret("postgres_password")

@@ -11,11 +11,12 @@ import subprocess
 import pytest
 from cryptography import x509
 
-from conftest import ADDRESSES, INVENTORY, PROJECT, ansible_playbook, psql, secret, vm_host, wait_until
+from conftest import (ADDRESSES, ENDPOINT, PREFIX, PROJECT, SECRETS, ansible_playbook, psql, secret, vm_host,
+                      wait_until)
 
 pytestmark = [pytest.mark.default, pytest.mark.usefixtures("lab_up")]
 
-TLS_DIR = INVENTORY / ".secrets" / "tls"
+TLS_DIR = SECRETS / "tls"
 VM_TLS = f"{PROJECT}/volumes/db/tls"
 
 
@@ -27,7 +28,7 @@ def replication_from_vm2(sslmode):
               "connect_timeout=5, connection_factory=psycopg2.extras.PhysicalReplicationConnection); "
               "cur = c.cursor(); cur.execute('IDENTIFY_SYSTEM'); print(cur.fetchone()[0])")
     env = dict(os.environ, PGPASSWORD=secret("replication_password"))
-    return subprocess.run(["docker", "exec", "-e", "PGPASSWORD", "selfhost-lab-vm2", "python3", "-c", script],
+    return subprocess.run(["docker", "exec", "-e", "PGPASSWORD", f"{PREFIX}-vm2", "python3", "-c", script],
                           env=env, capture_output=True, text=True, timeout=30)
 
 
@@ -97,7 +98,7 @@ def test_kong_is_given_a_certificate_of_the_ca_for_the_api_addresses_on_every_ho
         cert = certificate(TLS_DIR / f"{vm}-api.crt")
         cert.verify_directly_issued_by(certificate(ca_file))
         names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        assert {str(a) for a in names.get_values_for_type(x509.IPAddress)} == {ADDRESSES[vm], "172.30.0.10"}
+        assert {str(a) for a in names.get_values_for_type(x509.IPAddress)} == {ADDRESSES[vm], ENDPOINT}
         assert host.file(f"{API_TLS}/server.crt").content == (TLS_DIR / f"{vm}-api.crt").read_bytes()
         assert host.file(f"{API_TLS}/server.key").mode == 0o600
         assert host.file(f"{PROJECT}/volumes/api/kong.yml").mode == 0o600

@@ -107,9 +107,25 @@ def test_ansible_doc_renders_every_module(installed):
         doc = json.loads(run(BIN / "ansible-doc", "-j", module, env=env))[module]
         assert doc["doc"]["short_description"] and doc["examples"].strip() and doc["return"]
         passwords = [o for name, o in doc["doc"]["options"].items() if name.endswith("password")]
-        # Every module but pg_controldata (which only reads a file) logs in somewhere.
-        assert (passwords or module == "selfhost.supabase.pg_controldata") and all(
+        # Every module but pg_controldata_info (which only reads a file) logs in somewhere.
+        assert (passwords or module == "selfhost.supabase.pg_controldata_info") and all(
             o["type"] == "str" for o in passwords), module
+
+
+def test_the_old_module_names_resolve_from_the_installed_collection(installed):
+    """meta/runtime.yml redirects each old name to the module's new name, with a deprecation."""
+    _, _, env = installed
+    routing = yaml.safe_load((ROOT / "meta" / "runtime.yml").read_text())["plugin_routing"]["modules"]
+    assert set(routing) == {"pg_replication_status", "pg_controldata"}
+    for old, route in routing.items():
+        res = subprocess.run([BIN / "ansible-doc", "-j", f"selfhost.supabase.{old}"], capture_output=True, text=True,
+                             env=dict(env, ANSIBLE_DEPRECATION_WARNINGS="true"), timeout=300)
+        assert res.returncode == 0, res.stderr
+        doc = json.loads(res.stdout)[f"selfhost.supabase.{old}"]["doc"]
+        assert f"selfhost.supabase.{doc['module']}" == route["redirect"] and doc["module"].endswith("_info")
+        said = " ".join(res.stderr.split())
+        assert f"selfhost.supabase.{old} has been deprecated. Use {route['redirect']} instead" in said, said
+        assert "version 1.0.0" in said
 
 
 def test_roles_resolve_by_fqcn_from_the_installed_collection(installed):

@@ -1,4 +1,4 @@
-"""selfhost.supabase.pg_replication_status against a real primary and standby."""
+"""selfhost.supabase.pg_replication_info against a real primary and standby."""
 
 import time
 
@@ -8,7 +8,7 @@ from conftest import admin_args, run_module
 
 
 def status(server, check_mode=False, **extra):
-    return run_module("pg_replication_status", dict(admin_args(server), **extra), check_mode=check_mode)
+    return run_module("pg_replication_info", dict(admin_args(server), **extra), check_mode=check_mode)
 
 
 def test_reports_slots_and_streaming_standbys_on_a_primary(pair):
@@ -26,7 +26,7 @@ def test_reports_slots_and_streaming_standbys_on_a_primary(pair):
 
 def test_reports_recovery_state_on_a_standby(pair):
     primary, standby = pair
-    rc, res, raw = status(standby, expected_role="standby", assert_healthy=True, timeout=10)
+    rc, res, raw = status(standby, expected_role="standby", assert_healthy=True, wait_timeout=10)
     assert rc == 0, raw
     assert res["role"] == "standby"
     assert res["standby"]["receiver_status"] == "streaming"
@@ -38,7 +38,7 @@ def test_waits_until_a_standby_has_replayed_an_lsn(pair):
     primary, standby = pair
     primary.query("CREATE TABLE t AS SELECT generate_series(1, 10000) AS x")
     lsn = primary.query("SELECT pg_current_wal_lsn()::text")[0][0]
-    rc, res, raw = status(standby, replayed_lsn=lsn, assert_healthy=True, timeout=20)
+    rc, res, raw = status(standby, replayed_lsn=lsn, assert_healthy=True, wait_timeout=20)
     assert rc == 0, raw
     assert standby.query("SELECT count(*) FROM t") == [(10000,)]
 
@@ -48,9 +48,9 @@ def test_names_a_missing_standby_and_an_inactive_slot(pair):
     primary.query("SELECT pg_create_physical_replication_slot('orphan', true)")
     started = time.monotonic()
     rc, res, _ = status(primary, expected_standbys=[standby.application_name, "ghost"],
-                        expected_slots=["s1", "orphan"], assert_healthy=True, timeout=2)
+                        expected_slots=["s1", "orphan"], assert_healthy=True, wait_timeout=2)
     assert rc != 0
-    assert time.monotonic() - started >= 2  # it waited for the timeout before giving up
+    assert time.monotonic() - started >= 2  # it waited for wait_timeout before giving up
     assert "standby ghost is not connected" in res["msg"]
     assert "slot orphan is not active" in res["msg"]
     assert "s1" not in " ".join(res["problems"])
@@ -67,17 +67,17 @@ def test_lag_over_the_limit_is_unhealthy(pair):
     primary, standby = pair
     standby.query("SELECT pg_wal_replay_pause()")
     primary.query("CREATE TABLE big AS SELECT generate_series(1, 200000) AS x")
-    rc, res, _ = status(standby, max_lag_bytes=1000, assert_healthy=True, timeout=5)
+    rc, res, _ = status(standby, max_lag_bytes=1000, assert_healthy=True, wait_timeout=5)
     assert rc != 0 and "bytes behind what was received" in res["msg"]
     standby.query("SELECT pg_wal_replay_resume()")
-    rc, res, raw = status(standby, max_lag_bytes=1000, assert_healthy=True, timeout=20)
+    rc, res, raw = status(standby, max_lag_bytes=1000, assert_healthy=True, wait_timeout=20)
     assert rc == 0, raw
 
 
 def test_a_standby_that_lost_its_primary_is_not_streaming(pair):
     primary, standby = pair
     primary.stop()
-    rc, res, _ = status(standby, expected_role="standby", assert_healthy=True, timeout=3)
+    rc, res, _ = status(standby, expected_role="standby", assert_healthy=True, wait_timeout=3)
     assert rc != 0 and "not streaming" in res["msg"]
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
-module: pg_controldata
+module: pg_controldata_info
 short_description: Read a PostgreSQL data directory's control file (state, last checkpoint, timeline)
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Reads C(global/pg_control) of a data directory directly, without PostgreSQL binaries or a
     running server, the way C(pg_controldata) shows it.
@@ -17,6 +17,8 @@ description:
     the new primary to have replayed past it before promoting it.
   - Only reads.  Stopping the server first (a switchover stops the old primary's container) is
     the playbook's step, with M(community.docker.docker_container).
+  - Called C(selfhost.supabase.pg_controldata) before; that name is redirected here, with a deprecation
+    warning, until 1.0.0.
 author:
   - selfhost.supabase contributors (!UNKNOWN)
 attributes:
@@ -38,7 +40,7 @@ options:
 
 EXAMPLES = r"""
 - name: Read where the stopped primary's WAL ends
-  selfhost.supabase.pg_controldata:
+  selfhost.supabase.pg_controldata_info:
     data_dir: /opt/supabase/volumes/db/data
   register: control
 """

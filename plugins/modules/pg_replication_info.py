@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
-module: pg_replication_status
+module: pg_replication_info
 short_description: Report and check PostgreSQL streaming replication health
 version_added: 0.1.0
 description:
@@ -16,9 +16,11 @@ description:
   - On a standby, reports the recovery state, received and replayed LSN, the WAL receiver
     and the replay delay.
   - Optionally asserts health (expected standbys streaming, slots active, lag under limits,
-    a given LSN replayed), and can wait up to O(timeout) seconds until it holds; fails with
+    a given LSN replayed), and can wait up to O(wait_timeout) seconds until it holds; fails with
     a message naming what is unhealthy.
   - Never changes anything.
+  - Called C(selfhost.supabase.pg_replication_status) before; that name is redirected here, with a
+    deprecation warning, until 1.0.0.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - selfhost.supabase.postgres_login
@@ -79,20 +81,23 @@ options:
     description: On a standby, unhealthy until it has replayed at least this LSN (e.g. V(0/3000148)).
     type: str
   assert_healthy:
-    description: Fail when any check above does not hold (after waiting O(timeout)).
+    description: Fail when any check above does not hold (after waiting O(wait_timeout)).
     type: bool
     default: false
-  timeout:
-    description: Seconds to keep re-checking until healthy; 0 checks once.
+  wait_timeout:
+    description:
+      - Seconds to keep re-checking until healthy; 0 checks once.
+      - The alias O(timeout) is deprecated and will be removed in 1.0.0; use O(wait_timeout).
     type: int
     default: 0
+    aliases: [timeout]
 requirements:
   - psycopg2 (Debian package python3-psycopg2)
 """
 
 EXAMPLES = r"""
 - name: Wait until both replicas stream with less than 16 MB of lag
-  selfhost.supabase.pg_replication_status:
+  selfhost.supabase.pg_replication_info:
     login_host: 10.0.0.11
     login_port: 5433
     login_password: "{{ cluster_postgres_password }}"
@@ -101,16 +106,16 @@ EXAMPLES = r"""
     expected_slots: [vm2, vm3]
     max_lag_bytes: 16777216
     assert_healthy: true
-    timeout: 60
+    wait_timeout: 60
 
 - name: Wait until a standby has replayed the old primary's last LSN
-  selfhost.supabase.pg_replication_status:
+  selfhost.supabase.pg_replication_info:
     login_host: 10.0.0.12
     login_password: "{{ cluster_postgres_password }}"
     expected_role: standby
     replayed_lsn: "{{ last_lsn }}"
     assert_healthy: true
-    timeout: 30
+    wait_timeout: 30
 """
 
 RETURN = r"""
@@ -172,7 +177,8 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.selfhost.supabase.plugins.module_utils.postgres_conn import (
-    Cursor, check_port, check_tls, connect, connection_argument_spec, fetch_dicts, lsn_to_int, server_timeline, tls_params)
+    Cursor, check_port, check_tls, connect, connection_argument_spec, fetch_dicts, lsn_to_int, server_timeline, tls_params,
+    with_deprecated_aliases)
 
 # What pg_stat_replication hides from a login without the privilege to read it.
 NO_STATS = ("its state and lag are hidden from {user}: grant it pg_read_all_stats (or pg_monitor), or log in "
@@ -295,13 +301,13 @@ def main():
         max_inactive_slot_bytes=dict(type="int"),
         replayed_lsn=dict(type="str"),
         assert_healthy=dict(type="bool", default=False),
-        timeout=dict(type="int", default=0),
+        wait_timeout=with_deprecated_aliases(dict(type="int", default=0), ["timeout"]),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
     check_port(module, "login_port")
     check_tls(module)
-    for name in ("max_lag_bytes", "max_lag_seconds", "max_inactive_slot_bytes", "timeout"):
+    for name in ("max_lag_bytes", "max_lag_seconds", "max_inactive_slot_bytes", "wait_timeout"):
         if p[name] is not None and p[name] < 0:
             module.fail_json(msg=f"{name} must not be negative, got {p[name]}")
     if p["replayed_lsn"]:
@@ -318,7 +324,7 @@ def main():
         while True:
             state = read_state(cur)
             problems = problems_of(state, p)
-            if not problems or time.monotonic() - started >= p["timeout"]:
+            if not problems or time.monotonic() - started >= p["wait_timeout"]:
                 break
             time.sleep(0.5)
     finally:
