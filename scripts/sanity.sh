@@ -39,11 +39,36 @@ if command -v pyenv >/dev/null; then
     pyenv_bins="$pyenv_bins:$(pyenv root)/versions/$v/bin"
   done
 fi
-set +e
-HOME=$WORK/home PATH="$VENV/bin:$PATH$pyenv_bins" \
-  "$VENV/bin/ansible-test" sanity --local --color no "$@" 2>&1 | tee "$WORK/sanity.log"
-rc=${PIPESTATUS[0]}
-set -e
+# Every core meta/runtime.yml admits has its own run (tests/sanity/cores:
+# the newest release of each).  The venv's core runs in the venv; the others
+# in a venv of their own under .lab/sanity/ (made once), on the newest Python
+# of pyenv's that the core's controller takes.
+status=0
+: > "$WORK/sanity.log"
+while read -r core python <&3; do
+  case "$core" in ''|'#'*) continue ;; esac
+  have=$("$VENV/bin/python" -c 'import ansible; print(ansible.__version__)')
+  if [ "$have" = "$core" ]; then
+    bin=$VENV/bin
+  else
+    bin=$WORK/venv-$core/bin
+    if [ ! -x "$bin/ansible-test" ]; then
+      # pyenv's interpreter itself (its shims answer only for the active versions), else one on PATH.
+      interp="$(pyenv root 2>/dev/null)/versions/$(pyenv versions --bare 2>/dev/null | grep "^$python\." | tail -1)/bin/python"
+      [ -x "$interp" ] || interp=$(command -v "python$python" || true)
+      [ -x "$interp" ] || { echo "sanity: no python$python for ansible-core $core" >&2; status=1; continue; }
+      "$interp" -m venv "$WORK/venv-$core" && "$bin/pip" install -q "ansible-core==$core" >/dev/null \
+        || { echo "sanity: installing ansible-core $core failed" >&2; status=1; continue; }
+    fi
+  fi
+  echo "=== ansible-test sanity, ansible-core $core ===" | tee -a "$WORK/sanity.log"
+  set +e
+  HOME=$WORK/home PATH="$bin:$PATH$pyenv_bins" \
+    "$bin/ansible-test" sanity --local --color no "$@" 2>&1 | sed "s/^Running sanity test \"/&[$core] /" | tee -a "$WORK/sanity.log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  [ "$rc" = 0 ] || status=$rc
+done 3< "$ROOT/tests/sanity/cores"
 # One JUnit test case per sanity test, failed when ansible-test lists it as failed.
 "$VENV/bin/python" - "$WORK/sanity.log" "$ROOT/.lab/junit-sanity.xml" <<'PY'
 import re
@@ -51,12 +76,14 @@ import sys
 import xml.etree.ElementTree as ET
 
 text = open(sys.argv[1]).read()
-tests = [name + (f" --python {version}" if version else "")
-         for name, version in re.findall(r'^Running sanity test "([^"]+)"(?: on Python (\S+))?', text, re.M)]
-failed = set()
-fatal = re.search(r"^FATAL: The \d+ sanity test\(s\) listed below.*\n((?:.+\n?)+)", text, re.M)
-if fatal:
-    failed = set(line.strip() for line in fatal.group(1).splitlines())
+tests, failed = [], set()
+# Each core's part of the log: its tests, and the ones its FATAL line lists.
+for core, part in re.findall(r"^=== ansible-test sanity, ansible-core (\S+) ===\n(.*?)(?=^=== |\Z)", text, re.M | re.S):
+    tests += [f"[{core}] {name}" + (f" --python {version}" if version else "")
+              for name, version in re.findall(r'^Running sanity test "\[\S+\] ([^"]+)"(?: on Python (\S+))?', part, re.M)]
+    fatal = re.search(r"^FATAL: The \d+ sanity test\(s\) listed below.*\n((?:.+\n?)+)", part, re.M)
+    if fatal:
+        failed |= {f"[{core}] {line.strip()}" for line in fatal.group(1).splitlines() if line.strip()}
 suite = ET.Element("testsuite", name="ansible-test sanity", tests=str(len(tests)), failures=str(len(failed)),
                    errors="0", skipped="0")
 for name in tests:
@@ -65,4 +92,4 @@ for name in tests:
         ET.SubElement(case, "failure", message=f"ansible-test sanity --test {name} failed (see the log)")
 ET.ElementTree(suite).write(sys.argv[2])
 PY
-exit "$rc"
+exit "$status"

@@ -94,6 +94,11 @@ def supabase_cluster_state(actual, master, replica, patroni_leader=None):
         op = journals[0]
         problems.append(f"A {op.get('op')} to {op.get('to')} is half done (since {op.get('started')}): finish it "
                         f"first (run playbooks/{op.get('op')}.yml again).")
+    # Of the hosts answering as a primary, the one on the highest timeline (the current
+    # history when there are two); '' when none answers or the highest is shared.
+    ranked = sorted(primaries, key=lambda h: -int(answer[h].get("timeline") or 0))
+    newest = ranked[0] if len(ranked) == 1 or (ranked and int(answer[ranked[0]].get("timeline") or 0) > int(
+        answer[ranked[1]].get("timeline") or 0)) else ""
     stale = bool(primary) and source in ("hosts", "patroni") and primary != inventory_primary and mode == "manual"
     return dict(
         primary=primary,
@@ -101,6 +106,7 @@ def supabase_cluster_state(actual, master, replica, patroni_leader=None):
         # The host the health checks compare the others with.
         reference=primary or inventory_primary,
         primaries=primaries,
+        newest_primary=newest,
         standbys=standbys,
         # Hosts that should follow the primary (every database host but it).
         followers=[h for h in hosts if h != (primary or inventory_primary)],

@@ -21,6 +21,14 @@ def clean_stop(server):
     pg("pg_ctl", "-D", str(server.data_dir), "-m", "fast", "-w", "stop")
 
 
+def keep_wal(server):
+    """Let a server that is about to diverge keep the WAL pg_rewind reads back to the last checkpoint
+    before the divergence. Its shutdown checkpoint may remove that segment (it did, on a loaded
+    machine: "could not find previous WAL record"), and then no rewind can work (rewind_failed)."""
+    server.query("ALTER SYSTEM SET wal_keep_size = '256MB'")
+    server.query("SELECT pg_reload_conf()")
+
+
 def test_controldata_reads_what_pg_controldata_shows(pair):
     primary, _standby = pair
     clean_stop(primary)
@@ -50,6 +58,7 @@ def test_a_diverged_former_primary_is_rewound_only_with_the_confirmed_range(pair
     old, new = pair
     new.query("SELECT pg_promote(true, 30)")
     new.query("SELECT pg_create_physical_replication_slot('old', true)")
+    keep_wal(old)
     old.query("CREATE TABLE lost_on_old AS SELECT generate_series(1, 1000) AS n")
     clean_stop(old)
 
@@ -123,6 +132,7 @@ def test_check_mode_changes_nothing_on_either_server(pair):
     """The preview asks the new primary for no CHECKPOINT and writes no log and no password file
     beside the data directory, yet names the range the real run then discards."""
     old, new = pair
+    keep_wal(old)
     new.query("SELECT pg_promote(true, 30)")
     old.query("CREATE TABLE only_on_old AS SELECT generate_series(1, 1000) AS n")
     clean_stop(old)
@@ -162,6 +172,7 @@ def test_two_servers_promoted_to_the_same_timeline_are_cloned_not_rewound(pg_wor
         clean_stop(primary)
         one.query("SELECT pg_promote(true, 30)")
         two.query("SELECT pg_promote(true, 30)")
+        keep_wal(two)
         two.query("CREATE TABLE only_on_two AS SELECT generate_series(1, 1000) AS n")
         one.query("SELECT pg_create_physical_replication_slot('old', true)")
         clean_stop(two)

@@ -139,3 +139,15 @@ def test_patroni_leader_outside_the_inventory_is_a_problem():
                                    "vm7")
     assert state["primary"] == ""
     assert any("vm7" in p for p in state["problems"])
+
+
+@pytest.mark.parametrize("actual, newest", [
+    ({"vm1": PRIMARY, "vm2": STANDBY, "vm3": STANDBY}, "vm1"),
+    # Split brain: the higher timeline is the current history.
+    ({"vm1": PRIMARY, "vm2": dict(PRIMARY, timeline=2), "vm3": STANDBY}, "vm2"),
+    # Both on the same timeline: which one is current cannot be told.
+    ({"vm1": dict(PRIMARY, timeline=2), "vm2": dict(PRIMARY, timeline=2), "vm3": STANDBY}, ""),
+    ({"vm2": STANDBY, "vm3": STANDBY}, ""),
+])
+def test_the_newest_primary_is_the_highest_timeline(actual, newest):
+    assert supabase_cluster_state(actual, MASTER, REPLICA)["newest_primary"] == newest

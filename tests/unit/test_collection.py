@@ -24,6 +24,7 @@ def run(*cmd, env=None, cwd=None):
 
 
 GALAXY = yaml.safe_load((ROOT / "galaxy.yml").read_text())
+POSTGRES_GROUP = yaml.safe_load((ROOT / "meta" / "runtime.yml").read_text())["action_groups"]["postgres"]
 # The collections the `ansible` bundle from PyPI carries (where the declared ones are taken from).
 BUNDLE = next(Path(p) for p in ansible_collections.__path__ if (Path(p) / "community" / "docker").is_dir())
 
@@ -107,9 +108,11 @@ def test_ansible_doc_renders_every_module(installed):
         doc = json.loads(run(BIN / "ansible-doc", "-j", module, env=env))[module]
         assert doc["doc"]["short_description"] and doc["examples"].strip() and doc["return"]
         passwords = [o for name, o in doc["doc"]["options"].items() if name.endswith("password")]
-        # Every module but pg_controldata_info (which only reads a file) logs in somewhere.
-        assert (passwords or module == "selfhost.supabase.pg_controldata_info") and all(
-            o["type"] == "str" for o in passwords), module
+        assert all(o["type"] == "str" for o in passwords), module
+        # The modules that log in to PostgreSQL (action group postgres) take the login by its one name.
+        if module.split(".")[-1] in POSTGRES_GROUP:
+            assert {"login_host", "login_port", "login_user", "login_password"} <= set(doc["doc"]["options"]), module
+    assert {f"selfhost.supabase.{name}" for name in POSTGRES_GROUP} <= set(listing)
 
 
 def test_the_old_module_names_resolve_from_the_installed_collection(installed):
