@@ -205,8 +205,8 @@ def new_standby(workdir, primary, name, slot=None):
         primary.query("SELECT pg_create_physical_replication_slot(%s, true)", slot)
     target = workdir / name
     rc, res, raw = run_module("pg_basebackup", dict(
-        data_dir=str(target), primary_host="127.0.0.1", primary_port=primary.port,
-        replication_user=REPL_USER, replication_password=REPL_PASSWORD, executor="local",
+        data_dir=str(target), login_host="127.0.0.1", login_port=primary.port,
+        login_user=REPL_USER, login_password=REPL_PASSWORD, executor="local",
         os_user=os_user().pw_name, application_name=name, slot_name=slot))
     assert rc == 0, raw
     standby = Server(target, free_port())

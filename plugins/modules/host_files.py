@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 ---
 module: host_files
 short_description: Put a role's directories and rendered files on a host with one read of the host
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Renders every file on the controller (templates are found as M(ansible.builtin.template) finds them,
     the calling role's C(templates/) first, then those of the roles that included it), reads what every
