@@ -30,6 +30,7 @@ except ImportError:  # pragma: no cover
 from ansible_collections.selfhost.supabase.plugins.filter.host_files import stale_files
 from ansible_collections.selfhost.supabase.plugins.module_utils.host_files_spec import ARGUMENT_SPEC
 
+
 def _sha1(data):
     return hashlib.sha1(data).hexdigest()
 
@@ -83,7 +84,7 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         del tmp
-        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         dirs, files = args["dirs"], args["files"]
         dests = [f["dest"] for f in files]
         twice = sorted({d for d in dests if dests.count(d) > 1})

@@ -19,18 +19,26 @@ description:
   - A run with nothing to change costs one round trip to the host, whatever the number of files.
   - Directories are created (or their mode and owner set) before the files.
   - Notify the role's own handlers from the task (C(notify)) or from RV(written).
-author: selfhost.supabase contributors
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+author:
+  - selfhost.supabase contributors (!UNKNOWN)
 attributes:
   check_mode:
     support: full
-    description: Reports what would be written; changes nothing on the host.
+    details: Reports what would be written; changes nothing on the host.
   diff_mode:
     support: full
-    description: Shows the difference of each file written, except of files marked O(files[].secret).
+    details: Shows the difference of each file written, except of files marked O(files[].secret).
   platform:
     platforms: posix
   action:
     support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
 options:
   dirs:
     description: Directories to create first.
