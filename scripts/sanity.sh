@@ -15,6 +15,7 @@ mkdir -p "$WORK/build" "$WORK/home/.ansible/test/cache"
 # ansible-test bootstraps pip in its virtualenvs with a get-pip script it
 # downloads from a host this machine cannot reach; this one does the same job
 # with the interpreter's ensurepip and PyPI.
+# (Each ansible-test names the pip it wants in the file name: 2.19's 24.2, 2.20's and 2.21's 25.2.)
 cat > "$WORK/home/.ansible/test/cache/get_pip_24_2.py" <<'PY'
 import subprocess
 import sys
@@ -23,6 +24,7 @@ args = [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel")]
 subprocess.run([sys.executable, "-m", "ensurepip", "--default-pip"], check=True, stdout=subprocess.DEVNULL)
 sys.exit(subprocess.run([sys.executable, "-m", "pip", "install", *args]).returncode)
 PY
+cp "$WORK/home/.ansible/test/cache/get_pip_24_2.py" "$WORK/home/.ansible/test/cache/get_pip_25_2.py"
 
 "$VENV/bin/ansible-galaxy" collection build --force --output-path "$WORK/build" . >/dev/null
 tarball=$(ls "$WORK"/build/selfhost-supabase-*.tar.gz)
