@@ -42,7 +42,7 @@ def _parents(paths):
 
 class ActionModule(ActionBase):
 
-    TRANSFERS_FILES = True
+    TRANSFERS_FILES = False
     _supports_check_mode = True
     _supports_diff = True
 
@@ -75,6 +75,8 @@ class ActionModule(ActionBase):
 
     def _module(self, name, args, task_vars):
         result = self._execute_module(module_name=name, module_args=args, task_vars=task_vars)
+        # The write's arguments hold the files' text: never handed back.
+        result.pop("invocation", None)
         if result.get("failed"):
             detail = " ".join(str(result.get(k, "")) for k in ("msg", "module_stderr")).strip()
             raise AnsibleActionFail(f"host_files: {name} failed on the host: {detail}")
@@ -120,11 +122,7 @@ class ActionModule(ActionBase):
                     dest=e["dest"], content=to_text(rendered[e["dest"]], errors="surrogate_or_strict"),
                     owner=e["owner"], group=e["group"], mode=e["mode"], validate=e["validate"], secret=e["secret"])
                     for e in files if e["dest"] in stale])
-                res = self._execute_module(module_name="selfhost.supabase.host_files", module_args=args,
-                                           task_vars=task_vars)
-                res.pop("invocation", None)
-                if res.get("failed"):
-                    raise AnsibleActionFail(res.get("msg") or f"host_files: writing failed: {res.get('module_stderr', '')}")
+                res = self._module("selfhost.supabase.host_files", args, task_vars)
                 result.update(changed=res.get("changed", False), dirs=res.get("dirs", []), written=res.get("written", []))
                 if res.get("diff"):
                     result["diff"] = res["diff"]

@@ -149,8 +149,15 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible_collections.selfhost.supabase.plugins.module_utils.host_files_spec import ARGUMENT_SPEC
 
-# Files larger than this are not read back for a diff.
+# Files larger than this get no diff.
 DIFF_LIMIT = 256 * 1024
+
+
+def set_attributes(module, path, entry, changed):
+    """The entry's mode, owner and group on path (in check mode: whether they would change)."""
+    changed = module.set_mode_if_different(path, str(entry["mode"]), changed)
+    changed = module.set_owner_if_different(path, str(entry["owner"]), changed)
+    return module.set_group_if_different(path, str(entry["group"]), changed)
 
 
 def make_dir(module, entry, result):
@@ -162,11 +169,7 @@ def make_dir(module, entry, result):
         changed = True
         if not module.check_mode:
             os.makedirs(path)
-    if os.path.isdir(path):
-        changed = module.set_mode_if_different(path, str(entry["mode"]), changed)
-        changed = module.set_owner_if_different(path, str(entry["owner"]), changed)
-        changed = module.set_group_if_different(path, str(entry["group"]), changed)
-    return changed
+    return set_attributes(module, path, entry, changed) if os.path.isdir(path) else changed
 
 
 def write_file(module, entry, result):
@@ -175,13 +178,13 @@ def write_file(module, entry, result):
     dest = entry["dest"]
     data = to_bytes(entry["content"], errors="surrogate_or_strict")
     before = None
-    if os.path.isfile(dest) and os.path.getsize(dest) <= DIFF_LIMIT:
+    if os.path.isfile(dest):
         with open(dest, "rb") as f:
             before = f.read()
-    elif os.path.lexists(dest) and not os.path.isfile(dest):
+    elif os.path.lexists(dest):
         module.fail_json(msg=f"{dest} exists and is not a file: move it away, then run again.", **result)
     diff = None
-    if module._diff and not entry["secret"] and before != data:
+    if module._diff and not entry["secret"] and before != data and len(before or b"") <= DIFF_LIMIT:
         diff = dict(before_header=dest, after_header=dest, before=to_text(before or b""), after=to_text(data))
     if before == data:
         changed = False
@@ -195,9 +198,7 @@ def write_file(module, entry, result):
             try:
                 with os.fdopen(fd, "wb") as f:
                     f.write(data)
-                module.set_mode_if_different(tmp, str(entry["mode"]), False)
-                module.set_owner_if_different(tmp, str(entry["owner"]), False)
-                module.set_group_if_different(tmp, str(entry["group"]), False)
+                set_attributes(module, tmp, entry, False)
                 if entry["validate"]:
                     if "%s" not in entry["validate"]:
                         module.fail_json(msg=f"validate for {dest} must hold %s (the new file's path).", **result)
@@ -210,10 +211,7 @@ def write_file(module, entry, result):
                 if os.path.exists(tmp):
                     os.unlink(tmp)
     if os.path.exists(dest):
-        # (In check mode these only tell whether they would change something.)
-        changed = module.set_mode_if_different(dest, str(entry["mode"]), changed)
-        changed = module.set_owner_if_different(dest, str(entry["owner"]), changed)
-        changed = module.set_group_if_different(dest, str(entry["group"]), changed)
+        changed = set_attributes(module, dest, entry, changed)
     return changed, diff
 
 
