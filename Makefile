@@ -58,14 +58,19 @@ test-sanity: setup
 lint:
 	@$(TIMED) lint $(VENV)/bin/ansible-lint --profile production
 
+# The scenarios keep the images inside the VMs from one to the next (their
+# destroy step); the first starts from VMs with none, as a new machine would.
 test-lab: setup
+	@$(LAB) down
 	@status=0; for s in default failover auto; do $(TIMED) lab-$$s $(VENV)/bin/molecule test -s $$s || status=1; done; \
 	  exit $$status
 
 lab-track-1:
+	@$(LAB) down
 	@$(TIMED) lab-default $(VENV)/bin/molecule test -s default
 
 lab-track-2:
+	@$(LAB2) $(LAB) down
 	@status=0; for s in failover auto; do $(LAB2) $(TIMED) lab-$$s $(VENV)/bin/molecule test -s $$s || status=1; done; \
 	  exit $$status
 

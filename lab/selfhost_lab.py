@@ -13,6 +13,7 @@ context, so a second run rebuilds nothing.
     selfhost_lab.py up --fresh VM...  same, wiping what ran inside them before
     selfhost_lab.py s3 VM             run the lab's S3 service (TLS) on VM
     selfhost_lab.py down              remove every lab VM, volume and network
+    selfhost_lab.py down --keep-images  same, keeping the images inside the VMs
     selfhost_lab.py status            one line per VM
     selfhost_lab.py psql VM [SQL]     psql in VM's database container
 """
@@ -387,14 +388,26 @@ def s3(vm):
     die(f"the S3 service on {vm} did not answer within {WAIT_ENGINE_S}s:\n{logs.stdout}{logs.stderr}")
 
 
-def down():
+def down(keep_images=False):
+    """Remove the VMs and the lab network; with keep_images, each VM's inner
+    engine keeps its images (its volume) for the next `up`, everything else
+    inside it is removed first (so nothing of it starts again there)."""
     if not engine_answers():
         return
     for vm in VM_ADDRESSES:
+        info = inspect(vm_container(vm)) or {"State": {"Running": False}}
+        keep = keep_images and info["State"]["Running"]
+        if keep:
+            try:
+                wipe_vm(vm)
+            except (subprocess.SubprocessError, SystemExit):
+                keep = False  # an engine that does not answer: start that VM from nothing
         docker("rm", "-f", "-v", vm_container(vm), check=False)
-        docker("volume", "rm", f"{vm_container(vm)}-docker", check=False)
+        if not keep:
+            docker("volume", "rm", f"{vm_container(vm)}-docker", check=False)
     docker("network", "rm", NETWORK, check=False)
-    log("lab removed (images kept; `docker image rm` them to rebuild)")
+    log("lab removed (" + ("the VMs' images kept" if keep_images else "images kept; `docker image rm` them to rebuild")
+        + ")")
 
 
 def status():
@@ -438,7 +451,9 @@ def main(argv=None):
     u = sub.add_parser("up")
     u.add_argument("vms", nargs="*", default=["vm1", "vm2"])
     u.add_argument("--fresh", action="store_true", help="remove what ran inside reused VMs")
-    sub.add_parser("down")
+    d = sub.add_parser("down")
+    d.add_argument("--keep-images", action="store_true",
+                   help="keep the images inside each VM's engine (its volume) for the next up")
     s = sub.add_parser("s3")
     s.add_argument("vm")
     sub.add_parser("status")
@@ -455,7 +470,7 @@ def main(argv=None):
     elif args.cmd == "up":
         up(args.vms, args.fresh)
     elif args.cmd == "down":
-        down()
+        down(args.keep_images)
     elif args.cmd == "s3":
         return s3(args.vm)
     elif args.cmd == "status":

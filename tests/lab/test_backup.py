@@ -11,6 +11,7 @@ test of the scenario (conftest orders them last).
 import json
 import re
 import subprocess
+import sys
 import time
 from datetime import datetime, timezone
 
@@ -193,7 +194,10 @@ def test_status_shows_each_repository_s_last_backups_and_the_archive(backups):
     assert any("the newest backup in repo1" in p for p in report["problems"]), report["problems"]
 
 
-def test_the_repository_host_down_for_a_minute_the_queue_grows_status_says_so_and_nothing_is_lost(backups):
+OUTAGE_ACKED = set()  # rows acknowledged while the repository host was down
+
+
+def test_the_repository_host_down_for_half_a_minute_the_queue_grows_status_says_so_and_it_drains(backups):
     writer = Writer("backup-repository-down", WRITER_DSN, rate=20, table="backup_outage")
     stopped_at = time.monotonic()
     subprocess.run(["docker", "stop", "-t", "2", f"{PREFIX}-vm3"], check=True, capture_output=True, timeout=60)
@@ -211,9 +215,9 @@ def test_the_repository_host_down_for_a_minute_the_queue_grows_status_says_so_an
         report, _ = wait_until(unhealthy, 180, interval=5)
         assert any("WAL archiving fails on vm1" in p for p in report["problems"]), report["problems"]
         assert report["backup"]["archive"]["oldest_unarchived_age_seconds"] > 0
-        time.sleep(max(0.0, 60 - (time.monotonic() - stopped_at)))
+        time.sleep(max(0.0, 30 - (time.monotonic() - stopped_at)))
     finally:
-        subprocess.run([str(ROOT / ".venv/bin/python"), str(ROOT / "lab/selfhost_lab.py"), "up", "vm3"], check=True,
+        subprocess.run([sys.executable, str(ROOT / "lab/selfhost_lab.py"), "up", "vm3"], check=True,
                        capture_output=True, timeout=300)
     wait_until(lambda: psql("vm1", "SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'") == "0",
                180, interval=2)
@@ -221,10 +225,8 @@ def test_the_repository_host_down_for_a_minute_the_queue_grows_status_says_so_an
     assert report["lost"] == 0 and report["errors"] == 0, report
     res, status = status_json()
     assert res.returncode == 0, status["problems"]
-    restored = playbook("restore.yml", "-e", "restore_host=vm3")
-    assert restored.returncode == 0, restored.stdout[-3000:]
-    ids = set(int(i) for i in copy_sql("SELECT id FROM backup_outage").split())
-    assert set(report["acked_ids"]) <= ids, f"{len(set(report['acked_ids']) - ids)} acknowledged rows missing"
+    # The restore in place (below) brings back the latest point: every row acknowledged during the outage.
+    OUTAGE_ACKED.update(report["acked_ids"])
 
 
 REFUSALS = [
@@ -305,6 +307,10 @@ def test_restore_in_place_brings_the_whole_cluster_back_to_the_latest_point(back
     assert timeline("vm1") > before
     assert psql("vm1", "SELECT system_identifier FROM pg_control_system()") == system_id
     assert decrypts(lambda sql: psql("vm1", sql)) == "the launch codes"
+    # What the primary acknowledged while the repository host was down came back too (its WAL was archived late).
+    if OUTAGE_ACKED:
+        ids = set(int(i) for i in psql("vm1", "SELECT id FROM backup_outage").split())
+        assert OUTAGE_ACKED <= ids, f"{len(OUTAGE_ACKED - ids)} rows acknowledged during the outage are missing"
     # The replica was cloned again, from the repository (replica_clone_source), and streams from the restored primary.
     assert re.search(r"TASK \[selfhost.supabase.replica : Restore the newest backup[^\n]*\n(?:[^\n]*\n)?changed: \[vm2\]",
                      res.stdout), res.stdout[-3000:]
