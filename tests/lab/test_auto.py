@@ -77,7 +77,19 @@ def healthy(timeout=180):
             return None
         others = [vm for vm in DB_VMS if vm != lead]
         return lead if all(streams(vm, lead) for vm in others) else None
-    return wait_until(ok, timeout, interval=1)[0]
+    try:
+        return wait_until(ok, timeout, interval=1)[0]
+    except AssertionError as err:
+        raise AssertionError(f"{err}; the members: {members()}; {patroni_logs()}") from None
+
+
+def patroni_logs(lines=25):
+    """The end of each database VM's Patroni log (its container's output), for a failure's message."""
+    out = []
+    for vm in DB_VMS:
+        res = vm_host(vm).run(f"docker logs --tail {lines} supabase-db 2>&1")
+        out.append(f"--- {vm}:\n{res.stdout}")
+    return "\n".join(out)
 
 
 def running_services(vm):
