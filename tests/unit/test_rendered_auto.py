@@ -85,6 +85,8 @@ BAD = [
                                                    "-e", "cluster_patroni_retry_timeout=7"],
      "= 22 is more than cluster_patroni_ttl (20)"),
     ("retry_timeout below 3", ["-e", "cluster_patroni_retry_timeout=2"], "cluster_patroni_retry_timeout at least 3"),
+    ("no wait for an unresponsive standby", ["-e", "cluster_patroni_wal_sender_timeout=0"],
+     "cluster_patroni_wal_sender_timeout is 0: give at least 1 second"),
     ("an unknown mode", ["-e", "cluster_mode=automatic"], "value of cluster_mode must be one of: auto, manual"),
     ("synchronous mode in manual mode", ["-e", "cluster_mode=manual", "-e", '{"cluster_synchronous_mode": true}'],
      "cluster_synchronous_mode needs cluster_mode auto"),
