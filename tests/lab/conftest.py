@@ -6,6 +6,7 @@ for the first hop).  Passwords travel in the environment, never in argv.
 """
 
 import atexit
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -108,6 +109,15 @@ def vm_state(vm):
         f"| sort -z | xargs -0 -r sha256sum")
     containers = host.check_output("docker ps -a --no-trunc --format '{{.Names}} {{.ID}} {{.State}}'")
     return hashlib.sha256((files + containers).encode()).hexdigest(), files, containers
+
+
+def refusals(cases, run, vms, workers=3):
+    """Runs every refusal case at once (run(case) -> CompletedProcess; none may change a thing):
+    {case id: result}, and the VMs' state before and after all of them."""
+    before = [vm_state(vm)[0] for vm in vms]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        results = dict(zip([c[0] for c in cases], pool.map(run, cases)))
+    return results, before, [vm_state(vm)[0] for vm in vms]
 
 
 @pytest.fixture(scope="session")

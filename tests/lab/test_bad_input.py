@@ -1,15 +1,17 @@
 """Bad input is refused before anything changes, with a message that names the
 input and says what to put.  Each case: (what is wrong, how, the message).
 
-Every case checksums the managed files and containers of both VMs before and
-after the refused run.
+The cases run side by side, three at a time (none may change a thing); the
+managed files and containers of both VMs are checksummed before and after
+them all.
 """
 
 import shutil
 
 import pytest
 
-from conftest import ADDRESSES, INVENTORY, NET, PROJECT, ansible_playbook, inventory_copy, psql, vm_host, vm_state, wait_until
+from conftest import (ADDRESSES, INVENTORY, NET, PROJECT, ansible_playbook, inventory_copy, psql, refusals, vm_host,
+                      vm_state, wait_until)
 
 pytestmark = [pytest.mark.default, pytest.mark.usefixtures("lab_up")]
 
@@ -99,20 +101,32 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("what, edit, extra, message", CASES, ids=[c[0] for c in CASES])
-def test_refused_before_any_change(what, edit, extra, message):
+def refuse(case):
+    what, edit, extra, _ = case
     inventory = inventory_copy(edit) if edit else INVENTORY
-    before = vm_state("vm1"), vm_state("vm2")
     try:
-        res = ansible_playbook("site.yml", "-i", str(inventory), *extra)
+        return ansible_playbook("site.yml", "-i", str(inventory), *extra)
     finally:
         if edit:
             shutil.rmtree(inventory.parent)
+
+
+@pytest.fixture(scope="module")
+def refused():
+    """Every case's run, side by side (each is refused before it changes anything), and the
+    VMs' state before and after them all."""
+    return refusals(CASES, refuse, ("vm1", "vm2"))
+
+
+@pytest.mark.parametrize("what, edit, extra, message", CASES, ids=[c[0] for c in CASES])
+def test_refused_before_any_change(refused, what, edit, extra, message):
+    results, before, after = refused
+    res = results[what]
     assert res.returncode != 0, f"{what} was accepted"
     assert message in res.stdout, res.stdout[-3000:]
     for password in [e.split("=", 1)[1] for e in extra if "password=" in e]:
         assert not password or password not in res.stdout + res.stderr, "a refused password was printed"
-    assert (vm_state("vm1"), vm_state("vm2")) == before
+    assert after == before, "a refused run changed a VM's files or containers"
 
 
 @pytest.fixture()
