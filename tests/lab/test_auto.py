@@ -302,7 +302,7 @@ def cut_off(vm, peers):
 def demoted(vm):
     """vm's Patroni runs its PostgreSQL read-only (what it says on its own API)."""
     status, body = api(vm, "/patroni")
-    return status == 200 and body.get("role") in ("replica", "standby") and body.get("state") == "running"
+    return status == 200 and body.get("role") in ("replica", "standby") and body.get("state") in ("running", "streaming")
 
 
 def heal(vm):
