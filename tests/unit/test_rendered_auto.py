@@ -30,6 +30,8 @@ def test_patroni_is_configured_for_this_host_the_store_and_verify_full(rendered)
         dcs = conf["bootstrap"]["dcs"]
         assert (dcs["ttl"], dcs["loop_wait"], dcs["retry_timeout"]) == (20, 8, 6)
         assert dcs["postgresql"]["use_pg_rewind"] is True and dcs["synchronous_mode"] is False
+        # A cut-off primary's demotion waits this long for a standby that cannot answer.
+        assert dcs["postgresql"]["parameters"]["wal_sender_timeout"] == "10s"
         assert {"type": "logical"} in dcs["ignore_slots"], "realtime's and Logflare's slots are not Patroni's"
         for kind in ("replication", "rewind"):
             assert conf["postgresql"]["authentication"][kind]["sslmode"] == "verify-full"
