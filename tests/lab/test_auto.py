@@ -22,7 +22,7 @@ import urllib.request
 import pytest
 
 from conftest import (ADDRESSES, BENCH, ENDPOINT, PREFIX, ROOT, Writer, ansible_playbook, endpoint_holder,
-                      inventory_copy, leaked, psql, secret, secret_values, vm_host, vm_state, wait_until)
+                      inventory_copy, leaked, psql, refusals, secret, secret_values, vm_host, vm_state, wait_until)
 
 pytestmark = pytest.mark.auto
 
@@ -493,18 +493,30 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("what, edit, extra, message", BAD, ids=[c[0] for c in BAD])
-def test_bad_auto_settings_are_refused_before_any_change(what, edit, extra, message):
+def refuse(case):
+    _, edit, extra, _ = case
     inventory = inventory_copy(edit, source=INVENTORY) if edit else INVENTORY
-    before = [vm_state(vm) for vm in DB_VMS]
     try:
-        res = ansible_playbook("site.yml", "-i", str(inventory), *extra, env=AUTO)
+        return ansible_playbook("site.yml", "-i", str(inventory), *extra, env=AUTO)
     finally:
         if edit:
             shutil.rmtree(inventory.parent)
+
+
+@pytest.fixture(scope="module")
+def refused():
+    """Every case's run, side by side (each is refused before it changes anything), and the
+    database VMs' state before and after them all."""
+    return refusals(BAD, refuse, DB_VMS)
+
+
+@pytest.mark.parametrize("what, edit, extra, message", BAD, ids=[c[0] for c in BAD])
+def test_bad_auto_settings_are_refused_before_any_change(refused, what, edit, extra, message):
+    results, before, after = refused
+    res = results[what]
     assert res.returncode != 0, f"{what} was accepted"
     assert message in res.stdout, res.stdout[-3000:]
-    assert [vm_state(vm) for vm in DB_VMS] == before
+    assert after == before, "a refused run changed a VM's files or containers"
 
 
 def test_a_setting_that_needs_a_restart_is_applied_by_site_yml_without_a_failover():
