@@ -32,10 +32,11 @@ def _epoch(started):
     return moment.replace(tzinfo=timezone.utc).timestamp() + (int(fraction.ljust(9, "0")) / 1e9 if fraction else 0.0)
 
 
-def started_before(info, stats):
+def started_before(info, stats, pending=False):
     """True when the container of a docker_container_info result runs and started before the
     newest modification time among the stat results (files that do not exist are left out);
-    false when it is not running, does not exist, or its engine did not answer."""
+    false when it is not running, does not exist, or its engine did not answer.  With pending
+    (check mode: nothing was written), any file given counts as changed now."""
     if not isinstance(info, dict):
         raise AnsibleFilterError("started_before: give the registered result of community.docker.docker_container_info")
     if not isinstance(stats, list):
@@ -47,9 +48,11 @@ def started_before(info, stats):
         if result["stat"].get("exists"):
             mtimes.append(float(result["stat"]["mtime"]))
     state = (info.get("container") or {}).get("State") or {}
-    if info.get("failed") or not info.get("exists") or not state.get("Running") or not mtimes:
+    if info.get("failed") or not info.get("exists") or not state.get("Running"):
         return False
-    return _epoch(state.get("StartedAt")) < max(mtimes)
+    if pending:
+        return bool(stats)
+    return bool(mtimes) and _epoch(state.get("StartedAt")) < max(mtimes)
 
 
 class FilterModule:

@@ -51,3 +51,13 @@ def test_a_container_is_restarted_only_when_it_runs_older_files(container, stats
 def test_bad_input_is_a_clear_error(container, stats):
     with pytest.raises(AnsibleFilterError, match="started_before"):
         started_before(container, stats)
+
+
+@pytest.mark.parametrize("container, stats, restart", [
+    pytest.param(info(), [stat(NOON - 60)], True, id="running: a file to write means a restart"),
+    pytest.param(info(running=False), [stat(NOON - 60)], False, id="stopped: nothing"),
+    pytest.param(info(exists=False), [stat()], False, id="no container (first deploy): nothing"),
+    pytest.param(info(), [], False, id="no file to write: nothing"),
+])
+def test_in_check_mode_the_files_to_write_count_as_changed(container, stats, restart):
+    assert started_before(container, stats, pending=True) is restart
