@@ -19,6 +19,7 @@ context, so a second run rebuilds nothing.
 """
 
 import argparse
+import concurrent.futures
 import hashlib
 import importlib.util
 import json
@@ -212,7 +213,11 @@ def build_image(name, base):
 def ensure_images():
     CACHE.mkdir(parents=True, exist_ok=True)
     base = ensure_base()
-    tags = {name: build_image(name, base) for name in ["vm", *INNER_IMAGES, "s3"]}
+    # Side by side: each build waits mostly on the Debian mirror or the npm registry.
+    names = ["vm", *INNER_IMAGES, "s3"]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(names)) as pool:
+        builds = {name: pool.submit(build_image, name, base) for name in names}
+        tags = {name: build.result() for name, build in builds.items()}
     (CACHE / "images.json").write_text(json.dumps(tags, indent=2))
     return tags
 
@@ -319,6 +324,8 @@ def up(vms, fresh):
     for vm in vms:
         if vm not in VM_ADDRESSES:
             die(f"unknown VM {vm!r}: the lab knows {', '.join(VM_ADDRESSES)}")
+
+    def one(vm):
         if fresh:
             # A new container: nothing the collection put on the VM itself
             # (etcd's store, HAProxy, keepalived, the firewall) survives;
@@ -329,6 +336,11 @@ def up(vms, fresh):
             wipe_vm(vm)
         load_images(vm, tags)
         log(f"{vm} is up at {vm_address(vm)} (container {vm_container(vm)})")
+
+    # The VMs side by side: each mostly waits for its engine to start.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(vms))) as pool:
+        for started in [pool.submit(one, vm) for vm in vms]:
+            started.result()
 
 
 def s3_certificate():

@@ -426,10 +426,22 @@ def test_every_node_restarted_one_at_a_time():
     assert lost_bytes_bound(report) <= MAX_LAG_BYTES, report
 
 
-def test_synchronous_mode_loses_no_acknowledged_row_when_the_primary_vm_dies():
-    res = site("--tags", "patroni", "-e", "cluster_synchronous_mode=true")
+def test_one_site_run_applies_a_setting_that_needs_a_restart_and_synchronous_mode_without_a_failover():
+    """max_wal_senders (PostgreSQL restarted in place on every member) and synchronous mode
+    turned on, in one site.yml run: the leader stays, nothing is lost, nothing waits for a restart."""
+    lead = healthy()
+    writer = Writer("auto-restart-setting", ENDPOINT_DSN)
+    res = site("--tags", "patroni", "-e", "cluster_max_wal_senders=15", "-e", "cluster_synchronous_mode=true")
+    report = writer.stop()
     assert res.returncode == 0, res.stdout[-3000:]
-    wait_until(lambda: api(leader(), "/config")[1].get("synchronous_mode") is True, 30)
+    assert {psql(vm, "SHOW max_wal_senders") for vm in DB_VMS} == {"15"}
+    assert leader() == lead, "a restart handed the leadership over"
+    assert not [m for m in members().values() if m.get("pending_restart")]
+    wait_until(lambda: (api(leader(), "/config")[1] or {}).get("synchronous_mode") is True, 30)
+    assert report["lost"] == 0, report
+
+
+def test_synchronous_mode_loses_no_acknowledged_row_when_the_primary_vm_dies():
     old = healthy()
     new = next(vm for vm in DB_VMS if vm != old)
     wait_until(lambda: members().get(new, {}).get("role") in ("sync_standby", "synchronous_standby"), 60)
@@ -442,8 +454,17 @@ def test_synchronous_mode_loses_no_acknowledged_row_when_the_primary_vm_dies():
     lab("up", old)
     assert report["lost"] == 0, report
     healthy()
-    res = site("--tags", "patroni", "-e", "cluster_synchronous_mode=false")
+
+
+def test_a_run_without_the_extra_settings_puts_the_inventory_s_back():
+    """The settings of the two tests above (a restart and synchronous mode) back to the
+    inventory's with one site.yml run, every member restarted in place again (before the
+    switchovers below: in synchronous mode Patroni hands over to the synchronous standby only)."""
+    res = site("--tags", "patroni")
     assert res.returncode == 0, res.stdout[-3000:]
+    assert {psql(vm, "SHOW max_wal_senders") for vm in DB_VMS} == {"12"}
+    wait_until(lambda: (api(leader(), "/config")[1] or {}).get("synchronous_mode") is False, 30)
+    healthy()
 
 
 def test_failover_playbook_says_patroni_does_it():
@@ -517,20 +538,3 @@ def test_bad_auto_settings_are_refused_before_any_change(refused, what, edit, ex
     assert res.returncode != 0, f"{what} was accepted"
     assert message in res.stdout, res.stdout[-3000:]
     assert after == before, "a refused run changed a VM's files or containers"
-
-
-def test_a_setting_that_needs_a_restart_is_applied_by_site_yml_without_a_failover():
-    lead = healthy()
-    writer = Writer("auto-restart-setting", ENDPOINT_DSN)
-    try:
-        res = site("--tags", "patroni", "-e", "cluster_max_wal_senders=15")
-        assert res.returncode == 0, res.stdout[-3000:]
-        assert {psql(vm, "SHOW max_wal_senders") for vm in DB_VMS} == {"15"}
-        assert leader() == lead, "a restart handed the leadership over"
-        assert not [m for m in members().values() if m.get("pending_restart")]
-    finally:
-        res = site("--tags", "patroni")
-    report = writer.stop()
-    assert res.returncode == 0, res.stdout[-3000:]
-    assert {psql(vm, "SHOW max_wal_senders") for vm in DB_VMS} == {"12"}
-    assert report["lost"] == 0, report
