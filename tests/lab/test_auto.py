@@ -460,10 +460,13 @@ def test_a_run_without_the_extra_settings_puts_the_inventory_s_back():
     """The settings of the two tests above (a restart and synchronous mode) back to the
     inventory's with one site.yml run, every member restarted in place again (before the
     switchovers below: in synchronous mode Patroni hands over to the synchronous standby only)."""
+    writer = Writer("auto-settings-back", ENDPOINT_DSN)
     res = site("--tags", "patroni")
+    report = writer.stop()
     assert res.returncode == 0, res.stdout[-3000:]
     assert {psql(vm, "SHOW max_wal_senders") for vm in DB_VMS} == {"12"}
     wait_until(lambda: (api(leader(), "/config")[1] or {}).get("synchronous_mode") is False, 30)
+    assert report["lost"] == 0, report
     healthy()
 
 
