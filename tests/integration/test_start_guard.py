@@ -14,7 +14,7 @@ import pytest
 from conftest import Server, free_port, initdb, pg
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "roles/cluster/templates/db-start-guard.sh.j2"
+TEMPLATE = ROOT / "roles/database/templates/db-start-guard.sh.j2"
 
 
 def guard_script(tmp_path, hold):
