@@ -1,5 +1,6 @@
 """Structure figures of the roles (for closing notes): tasks_from total, role-to-role tasks_from,
-noqa count, and the private __ variables one role sets and another reads.
+noqa count, the private __ variables one role sets and another reads, the files of a role that
+reach into another role's directory, and the longest task file.
 
     python3 scripts/structure_metrics.py [CHECKOUT]
 """
@@ -25,4 +26,10 @@ for f in glob.glob('roles/**/*.yml',recursive=True):
         if m.group(1).split('.')[-1]!=f.split('/')[1]: rr+=1
 noqa=sum(open(f).read().count('noqa') for f in glob.glob('roles/**/*.yml',recursive=True)+glob.glob('playbooks/*.yml')+['site.yml'])
 tf=sum(open(f).read().count('tasks_from:') for f in glob.glob('roles/**/*.yml',recursive=True)+glob.glob('playbooks/*.yml')+['site.yml'])
+reach=sorted(f for f in glob.glob('roles/**/*',recursive=True)
+             if (f.endswith('.yml') or f.endswith('.j2')) and re.search(r"role_path \| dirname|/roles/", open(f).read()))
+tasks=glob.glob('roles/*/tasks/*.yml')+glob.glob('playbooks/*.yml')+['site.yml']
+longest=max(tasks,key=lambda f: sum(1 for _ in open(f)))
 print(f"tasks_from {tf}, role->role {rr}, noqa {noqa}, cross-role __ vars {len(uses)}: {sorted(uses)}")
+print(f"files reaching into another role {len(reach)}: {reach}; longest task file {longest} "
+      f"({sum(1 for _ in open(longest))} lines)")
