@@ -13,7 +13,7 @@ context, so a second run rebuilds nothing.
     selfhost_lab.py up --fresh VM...  same, wiping what ran inside them before
     selfhost_lab.py s3 VM             run the lab's S3 service (TLS) on VM
     selfhost_lab.py down              remove every lab VM, volume and network
-    selfhost_lab.py down --keep-images  same, keeping the images inside the VMs
+    selfhost_lab.py down --keep-images  same, keeping the images inside the VMs (for up --fresh)
     selfhost_lab.py status            one line per VM
     selfhost_lab.py psql VM [SQL]     psql in VM's database container
 """
@@ -297,10 +297,15 @@ def start_vm(vm, vm_image):
 
 
 def wipe_vm(vm):
-    """Make a reused VM look new: no containers, volumes or project files (images stay)."""
+    """Make a reused VM look new: no containers, volumes or project files, and no image but
+    the lab's own (selfhost-lab/*, what a registry would serve): the images the collection
+    builds on a VM (pgBackRest's, Patroni's) are built again, as on a new VM."""
     script = ("ids=$(docker ps -aq); [ -z \"$ids\" ] || docker rm -f $ids >/dev/null; "
               "docker volume prune -af >/dev/null 2>&1 || docker volume prune -f >/dev/null; "
-              "docker network prune -f >/dev/null; rm -rf /opt/supabase")
+              "docker network prune -f >/dev/null; rm -rf /opt/supabase; "
+              "docker image ls --format '{{.Repository}}:{{.Tag}}' | grep -v '^selfhost-lab/' "
+              "| xargs -r docker rmi -f >/dev/null 2>&1; docker image prune -f >/dev/null; "
+              "docker builder prune -af >/dev/null 2>&1; true")
     inner(vm, "sh", "-c", script)
 
 
@@ -407,13 +412,14 @@ def down(keep_images=False):
     if not engine_answers():
         return
     for vm in VM_ADDRESSES:
-        info = inspect(vm_container(vm)) or {"State": {"Running": False}}
-        keep = keep_images and info["State"]["Running"]
-        if keep:
+        info = inspect(vm_container(vm))
+        keep = keep_images
+        if keep and info and info["State"]["Running"]:
             try:
                 wipe_vm(vm)
             except (subprocess.SubprocessError, SystemExit):
                 keep = False  # an engine that does not answer: start that VM from nothing
+        # A VM that is not running keeps its volume as it is: `up --fresh` wipes it.
         docker("rm", "-f", "-v", vm_container(vm), check=False)
         if not keep:
             docker("volume", "rm", f"{vm_container(vm)}-docker", check=False)

@@ -93,6 +93,20 @@ def leaked(values, *texts):
     return [f"{v[:3]}...({len(v)} chars)" for v in values if v in text]
 
 
+def verbose_run(tmp_path):
+    """-vvv and an Ansible log file for a run whose output is then checked with no_secret_in."""
+    log = tmp_path / f"ansible-{time.monotonic_ns()}.log"
+    return ["-vvv"], {"ANSIBLE_LOG_PATH": str(log)}, log
+
+
+def no_secret_in(name, res, log, values=None):
+    """Fails when a -vvv run's output or its Ansible log holds a secret value."""
+    values = values or secret_values()
+    assert log.stat().st_size > 10000, f"{name}: the Ansible log is missing or short"
+    found = leaked(values, res.stdout, res.stderr, log.read_text())
+    assert not found, f"{name} -vvv printed secrets: {found}"
+
+
 def ansible_playbook(*args, timeout=600, env=None):
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0", **(env or {}))
     return subprocess.run(["ansible-playbook", *args], cwd=ROOT, env=env, capture_output=True,

@@ -10,7 +10,8 @@ import json
 import pytest
 import yaml
 
-from conftest import PROJECT, SECRETS, ansible_playbook, psql, vm_host, vm_state, wait_until
+from conftest import (PROJECT, SECRETS, ansible_playbook, no_secret_in, psql, secret_values, verbose_run, vm_host,
+                      vm_state, wait_until)
 
 pytestmark = [pytest.mark.default, pytest.mark.usefixtures("lab_up")]
 
@@ -43,11 +44,17 @@ def test_a_bad_request_is_refused_before_any_change(extra, message):
     assert (stored(), vm_state("vm1"), vm_state("vm2")) == before
 
 
-def test_jwt_secret_rotation_is_one_command_and_reaches_every_host():
+def test_jwt_secret_rotation_is_one_command_and_reaches_every_host(tmp_path):
+    """Also the deploy that handles secrets the most (the rotation's site.yml rewrites .env and
+    kong.yml on every host and the database's JWT settings) at -vvv: neither the old nor the
+    new values in any line of its output or log."""
     before = stored()
+    old_values = secret_values()
+    verbose, env, log = verbose_run(tmp_path)
     res = ansible_playbook("playbooks/rotate_secret.yml", "-i", "inventories/lab", "-e", "secret=JWT_SECRET",
-                           timeout=900)
+                           *verbose, timeout=900, env=env)
     assert res.returncode == 0, res.stdout[-3000:]
+    no_secret_in("rotate_secret.yml", res, log, old_values | secret_values())
     after = stored()
     new = after["JWT_SECRET"]
     # (Booleans first: a failing assert would print the secrets it compares.)

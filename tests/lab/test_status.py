@@ -4,22 +4,25 @@ import json
 
 import pytest
 
-from conftest import ansible_playbook, psql, vm_host, vm_state, wait_until
+from conftest import ansible_playbook, no_secret_in, psql, verbose_run, vm_host, vm_state, wait_until
 
 pytestmark = [pytest.mark.default, pytest.mark.usefixtures("lab_up")]
 
 
-def status(tmp_path, *extra):
+def status(tmp_path, *extra, env=None):
     report = tmp_path / "status.json"
     res = ansible_playbook("playbooks/status.yml", "-i", "inventories/lab",
-                           "-e", f"status_file={report}", *extra, timeout=180)
+                           "-e", f"status_file={report}", *extra, timeout=180, env=env)
     return res, json.loads(report.read_text())
 
 
 def test_a_healthy_cluster_reads_healthy_and_exits_zero(tmp_path):
+    """At -vvv with a log file, which print no secret."""
     before = vm_state("vm1"), vm_state("vm2")
-    res, report = status(tmp_path)
+    verbose, env, log = verbose_run(tmp_path)
+    res, report = status(tmp_path, *verbose, env=env)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr
+    no_secret_in("status.yml", res, log)
     assert report["healthy"] is True and report["problems"] == []
     hosts = {h["host"]: h for h in report["hosts"]}
     assert hosts["vm1"]["role"] == "primary" and hosts["vm2"]["role"] == "standby"
