@@ -59,7 +59,7 @@ def _request_problem(req, ctx, moment, now):
     repos = [str(r) for r in ctx.get("repos", [])]
     stanza = ctx.get("stanza", "")
     if not ctx.get("enabled"):
-        return "this inventory names no backup repository (a host in the repository group, or cluster_backup_s3)."
+        return "this inventory names no backup repository (a host in the repository group, or backup_s3)."
     if len(targets) > 1:
         return "name one target: restore_time, restore_lsn or restore_point (none: the latest archived point)."
     if req.get("time") and moment is None:

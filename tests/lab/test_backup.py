@@ -189,7 +189,7 @@ def test_status_shows_each_repository_s_last_backups_and_the_archive(backups):
         assert 0 <= repo["last"]["full"]["age_seconds"] < 3600
     assert backup["archive"]["failing"] is False and backup["archive"]["queue_segments"] is not None
     assert "BACKUPS (pgBackRest, stanza supabase" in res.stdout and "LAST FULL" in res.stdout
-    stale, report = status_json("-e", "cluster_backup_status_max_age_hours=0")
+    stale, report = status_json("-e", "backup_status_max_age_hours=0")
     assert stale.returncode != 0
     assert any("the newest backup in repo1" in p for p in report["problems"]), report["problems"]
 
@@ -275,10 +275,10 @@ def repository_on_vm2(groups):
 
 
 BAD_SETTINGS = [
-    ("S3 without credentials", None, ["-e", '{"cluster_backup_s3": {"bucket": "b", "endpoint": "s3.example", '
-                                      '"region": "eu-west-1"}}'], "cluster_backup_s3 has no credentials"),
-    ("retention 0", None, ["-e", "cluster_backup_retention_full=0"],
-     "cluster_backup_retention_full and cluster_backup_retention_diff must be at least 1"),
+    ("S3 without credentials", None, ["-e", '{"backup_s3": {"bucket": "b", "endpoint": "s3.example", '
+                                      '"region": "eu-west-1"}}'], "backup_s3 has no credentials"),
+    ("retention 0", None, ["-e", "backup_retention_full=0"],
+     "backup_retention_full and backup_retention_diff must be at least 1"),
     ("a repository host that is also a database host", repository_on_vm2, [],
      "vm2 is in the backup_repository group and is also a database host"),
 ]

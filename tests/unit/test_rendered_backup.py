@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from render import render, rendered_once
+from render import BIN, ROOT, render, rendered_once
 
 S3_SECRET = "render-s3-key-secret-0123456789"
 
@@ -116,7 +116,7 @@ def test_the_backup_command_and_its_timers_are_valid(rendered):
 
 
 def test_with_s3_alone_the_database_hosts_back_up_themselves(tmp_path):
-    res = render("backup", tmp_path, "-e", "cluster_backup_repository_group=nobody")
+    res = render("backup", tmp_path, "-e", "backup_repository_group=nobody")
     assert res.returncode == 0, res.stdout[-3000:]
     g = conf(tmp_path / "vm1" / "pgbackrest.conf")["global"]
     assert g["repo1-type"] == "s3" and "repo1-host" not in g and "tls-server-address" not in g
@@ -127,15 +127,15 @@ def test_with_s3_alone_the_database_hosts_back_up_themselves(tmp_path):
 
 
 REFUSED = [
-    ("S3 without its credentials", ['{"cluster_backup_s3": {"bucket": "b", "endpoint": "e", "region": "r"}}'],
-     "cluster_backup_s3 has no credentials: set key and key_secret"),
-    ("S3 with a key it does not know", ['{"cluster_backup_s3": {"bucket": "b", "endpoint": "e", "region": "r", '
-                                        '"key": "k", "key_secret": "s", "secret": "x"}}'], "cluster_backup_s3 has secret"),
-    ("retention 0", ["cluster_backup_retention_diff=0"], "0 would keep no backup"),
-    ("a repository host that is also a database host", ["cluster_backup_repository_group=replica"],
+    ("S3 without its credentials", ['{"backup_s3": {"bucket": "b", "endpoint": "e", "region": "r"}}'],
+     "backup_s3 has no credentials: set key and key_secret"),
+    ("S3 with a key it does not know", ['{"backup_s3": {"bucket": "b", "endpoint": "e", "region": "r", '
+                                        '"key": "k", "key_secret": "s", "secret": "x"}}'], "backup_s3 has secret"),
+    ("retention 0", ["backup_retention_diff=0"], "0 would keep no backup"),
+    ("a repository host that is also a database host", ["backup_repository_group=replica"],
      "vm2 is in the replica group and is also a database host"),
-    ("a stanza with a space", ["cluster_backup_stanza='my cluster'"], "letters, digits, - and _ only"),
-    ("an unknown compression", ["cluster_backup_compress_type=xz"], "lz4, zst, gz, bz2 or none"),
+    ("a stanza with a space", ["backup_stanza='my cluster'"], "letters, digits, - and _ only"),
+    ("an unknown compression", ["backup_compress_type=xz"], "lz4, zst, gz, bz2 or none"),
 ]
 
 
@@ -145,3 +145,25 @@ def test_bad_backup_settings_are_refused(tmp_path, what, extra, message):
     assert res.returncode != 0
     assert message in res.stdout, res.stdout[-2000:]
     assert not (tmp_path / "vm1").exists(), "nothing is rendered once a check fails"
+
+
+def test_an_inventory_with_the_former_setting_names_still_deploys_as_it_asks_and_is_told_to_rename(tmp_path):
+    """Until 1.0.0 the backup settings' names of 0.2 (cluster_backup_*) are read, with a deprecation message."""
+    import yaml
+    inventory = yaml.safe_load((ROOT / "tests" / "render" / "hosts-backup.yml").read_text())
+    common = inventory["all"]["vars"]
+    common["cluster_backup_s3"] = common.pop("backup_s3")
+    common["cluster_backup_stanza"] = "formername"
+    common["cluster_backup_process_max"] = 3
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
+    res = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(tmp_path / "hosts.yml"),
+                          "tests/render/render_backup.yml", "-e", f"render_dir={tmp_path}"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-3000:]
+    c = conf(tmp_path / "vm1" / "pgbackrest.conf")
+    assert "formername" in c and c["global"]["process-max"] == "3"
+    assert c["global"]["repo2-s3-bucket"] == "render-bucket"
+    said = " ".join(res.stdout.split())
+    assert ("[DEPRECATED] cluster_backup_process_max, cluster_backup_s3, cluster_backup_stanza: renamed "
+            "backup_process_max, backup_s3, backup_stanza in 0.3.0") in said
