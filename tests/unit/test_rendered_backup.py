@@ -167,3 +167,13 @@ def test_an_inventory_with_the_former_setting_names_still_deploys_as_it_asks_and
     said = " ".join(res.stdout.split())
     assert ("[DEPRECATED] cluster_backup_process_max, cluster_backup_s3, cluster_backup_stanza: renamed "
             "backup_process_max, backup_s3, backup_stanza in 0.3.0") in said
+
+
+def test_the_database_image_keeps_its_tag_from_0_2_so_an_upgrade_recreates_no_container(rendered):
+    """The derived image's tag is a hash of its recipe: the recipe 0.2.0 wrote (hashed here with the base image
+    name replaced by X) must come out the same, or every database container would be recreated on upgrade."""
+    import hashlib
+    import re
+    recipe = (rendered / "vm1" / "Dockerfile").read_text()
+    base = re.search(r"^FROM (\S+)$", recipe, re.M).group(1)
+    assert hashlib.sha1(recipe.replace(base, "X").encode()).hexdigest()[:12] == "8156e81c58b9"
