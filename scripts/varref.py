@@ -263,10 +263,16 @@ def anchor(role_name):
     return "role-" + re.sub(r"[^a-z0-9-]", "", role_name.lower().replace("_", "-"))
 
 
+def role_summary(role):
+    """The entry point that describes the role: main, else its first (a role without main steps)."""
+    points = entry_points(role)
+    return role.spec.get("main") or (role.spec[points[0]] if points else {}) or {}
+
+
 def render_role(role):
     """One role's section: its descriptions and a table per entry point."""
     lines = [f'<a id="{anchor(role.name)}"></a>', "", f"## Role `{role.name}`", ""]
-    main = role.spec.get("main") or {}
+    main = role_summary(role)
     if main.get("short_description"):
         lines += [sentence(main["short_description"]), ""]
     for paragraph in main.get("description") or []:
@@ -278,7 +284,7 @@ def render_role(role):
         spec = role.spec[ep] or {}
         lines.append(f"### `{role.name}` entry point `{ep}`")
         lines.append("")
-        if ep != "main":
+        if spec is not main:
             if spec.get("short_description"):
                 lines += [sentence(spec["short_description"]), ""]
             for paragraph in spec.get("description") or []:
@@ -312,14 +318,14 @@ def render_head(roles):
         "",
         "Every variable a role takes, by role and entry point. **Default** is the argument spec's default, else "
         "the role's defaults; *computed* values are Jinja expressions evaluated on each run; secrets are never "
-        "shown. Variables the roles share (addresses, ports, TLS, backups, auto mode) are the `cluster` role's "
-        "`cluster_*`.",
+        "shown. Variables the roles share (addresses, ports, TLS, auto mode) are the `cluster` role's "
+        "`cluster_*`; the backup settings, which other roles read too, are the `backup` role's `backup_*`.",
         "",
         "| Role | What it does |",
         "| --- | --- |",
     ]
     for role in roles:
-        short = (role.spec.get("main") or {}).get("short_description", "")
+        short = role_summary(role).get("short_description", "")
         lines.append(f"| [`{role.name}`](#{anchor(role.name)}) | {text(short)} |")
     return "\n".join(lines) + "\n"
 
