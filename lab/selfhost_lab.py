@@ -322,8 +322,38 @@ def load_images(vm, tags):
         inner(vm, "docker", "tag", tag, stable)
 
 
+def secrets_dir():
+    return Path(os.environ.get("SELFHOST_LAB_SECRETS") or HERE.parent / "inventories" / "lab" / ".secrets")
+
+
+# The lab's two inventory passwords (read by inventories/lab*/group_vars): each ends
+# in characters a shell, a .env, a connection string or YAML would take for syntax,
+# so every lab run shows that the collection carries such values unchanged.  The
+# database password lands in connection URLs too: only characters URLs take as
+# they are; the replication password never does.
+LAB_PASSWORD_TAILS = {"postgres_password": "$(id)'!&*", "replication_password": " #\"@/\\$HOME'"}
+
+
+def ensure_secrets():
+    """Write the lab's passwords once (they are reused on every later run)."""
+    folder = secrets_dir()
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for name, tail in LAB_PASSWORD_TAILS.items():
+        path = folder / name
+        if not path.exists():
+            path.write_text(secrets_token() + tail + "\n")
+            path.chmod(0o600)
+
+
+def secrets_token():
+    import secrets
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    return "".join(secrets.choice(alphabet) for _ in range(24))
+
+
 def up(vms, fresh):
     ensure_engine()
+    ensure_secrets()
     tags = ensure_images()
     ensure_network()
     for vm in vms:
@@ -447,8 +477,7 @@ def status():
 
 def psql(vm, sql):
     """psql as supabase_admin in a VM's database container (password via env)."""
-    secrets = os.environ.get("SELFHOST_LAB_SECRETS") or HERE.parent / "inventories" / "lab" / ".secrets"
-    secret = Path(secrets) / "postgres_password"
+    secret = secrets_dir() / "postgres_password"
     if not secret.exists():
         die(f"{secret} does not exist: deploy the lab first (make demo)")
     env = dict(os.environ, PGPASSWORD=secret.read_text().strip())

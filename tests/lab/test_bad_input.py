@@ -96,6 +96,13 @@ CASES = [
      "argument 'cluster_tls_days' is of type str"),
     ("wait timeout not a number", None, ["-e", "cluster_wait_timeout=long"],
      "argument 'cluster_wait_timeout' is of type str"),
+    ("secret of your own with a newline", None, ["-e", '{"cluster_supabase_secrets": {"SMTP_PASS": "one\\ntwo=x"}}'],
+     "SMTP_PASS holds a newline"),
+    ("postgres password with URL syntax", None, ["-e", '{"cluster_postgres_password": "abcdefgh@ijklmnop/q#r"}'],
+     "cluster_postgres_password holds '@', '/', '#': it is written into the services' connection URLs"),
+    ("S3 secret with a newline", None, ["-e", '{"backup_s3": {"bucket": "b", "endpoint": "s3.example.com", '
+                                        '"region": "r", "key": "k", "key_secret": "abc\\nrepo1-path=/x"}}'],
+     "backup_s3.key_secret holds a newline"),
     ("postgres password the public demo value", None,
      ["-e", "cluster_postgres_password=your-super-secret-and-long-postgres-password"], "public demo value"),
 ]

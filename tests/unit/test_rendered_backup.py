@@ -166,7 +166,7 @@ def test_an_inventory_with_the_former_setting_names_still_deploys_as_it_asks_and
     assert c["global"]["repo2-s3-bucket"] == "render-bucket"
     said = " ".join(res.stdout.split())
     assert ("[DEPRECATED] cluster_backup_process_max, cluster_backup_s3, cluster_backup_stanza: renamed "
-            "backup_process_max, backup_s3, backup_stanza in 0.3.0") in said
+            "backup_process_max, backup_s3, backup_stanza in 0.2.0") in said
 
 
 def test_the_database_image_keeps_its_tag_from_0_2_so_an_upgrade_recreates_no_container(rendered):
