@@ -4,6 +4,7 @@ import re
 import shutil
 
 import pytest
+from psycopg2.extensions import parse_dsn
 
 from conftest import PROJECT, ansible_playbook, inventory_copy, psql, secret, vm_host, vm_state, wait_until
 
@@ -34,6 +35,11 @@ def test_check_mode_on_a_deployed_lab_predicts_no_change():
     assert (vm_state("vm1"), vm_state("vm2")) == before
 
 
+def conninfo_quote(value):
+    """A libpq connection-string value, as the collection writes primary_conninfo."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def streaming(vm):
     return psql("vm1", f"SELECT state FROM pg_stat_replication WHERE application_name = '{vm}'") == "streaming"
 
@@ -45,9 +51,9 @@ def test_a_run_tagged_replica_converges_a_stale_standby_and_leaves_the_master_al
     clone, and changes nothing on the master."""
     password = secret("replication_password")
     conninfo = psql("vm2", "SHOW primary_conninfo")
-    stale = conninfo.replace(password, "an-old-replication-password-0123")
+    stale = conninfo.replace(conninfo_quote(password), "an-old-replication-password-0123")
     # (Booleans first: a failing assert would print the secrets it compares.)
-    found = stale != conninfo and password in conninfo
+    found = stale != conninfo and parse_dsn(conninfo)["password"] == password
     assert found, "the standby's primary_conninfo does not hold the replication password"
     psql("vm2", "ALTER SYSTEM SET primary_conninfo = '{}'".format(stale.replace("'", "''")))
     psql("vm2", "SELECT pg_reload_conf()")
@@ -60,7 +66,8 @@ def test_a_run_tagged_replica_converges_a_stale_standby_and_leaves_the_master_al
     assert vm_state("vm1") == before, "vm1 changed during --tags replica"
     wait_until(lambda: streaming("vm2"), 60, interval=1)
     auto = vm_host("vm2").file(f"{PROJECT}/volumes/db/data/postgresql.auto.conf").content_string
-    converged = password in auto and "an-old-replication-password-0123" not in auto
+    converged = (parse_dsn(psql("vm2", "SHOW primary_conninfo"))["password"] == password
+                 and "an-old-replication-password-0123" not in auto)
     assert converged, "the standby's configuration still holds the old password"
 
 
