@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SECRETS = ROOT / "inventories" / "lab" / ".secrets"
 PREFIX = os.environ.get("SELFHOST_LAB_PREFIX", "selfhost-lab")
-IMAGE = "selfhost-lab/postgres:15-standin"
+IMAGE = "selfhost-lab/postgres:17-standin"
 MASTER = ("172.30.0.11", 5433)
 SCRATCH = "/var/tmp/selfhost-bench"
 PG_BIN = "/usr/lib/postgresql/15/bin"

@@ -3,7 +3,7 @@
 
 One implementation used by `make demo`, by the molecule scenarios and by the
 tests.  Every image is built on this machine (no registry needed): a Debian
-base from debootstrap (or debian:bookworm-slim when a registry answers), then
+base from debootstrap (or debian:trixie-slim when a registry answers), then
 ordinary Dockerfiles on top.  Images are cached by a hash of their build
 context, so a second run rebuilds nothing.
 
@@ -41,13 +41,30 @@ SUBNET = os.environ.get("SELFHOST_LAB_SUBNET", "172.30.0.0/24")
 # or ports published inside one VM are unreachable from the others.
 INNER_BIP = "172.31.250.1/24"
 INNER_POOL = "base=172.29.0.0/16,size=24"
-BASE_TAG = "selfhost-lab/base:bookworm"
+# The Debian releases the lab builds on: the VMs and the PostgreSQL 17 stand-in run
+# Debian 13; the PostgreSQL 15 stand-in (the previous pin) Debian 12, the last
+# release with postgresql-15.
+SUITE = "trixie"
+OLD_SUITE = "bookworm"
 # VM name -> last octet of its address on the lab network.
 VM_ADDRESSES = {"vm1": 11, "vm2": 12, "vm3": 13, "vm4": 14}
 # Images loaded into every VM's inner engine, and the stable name the lab
 # inventory gives each (the cache key tag changes with the build context).
-INNER_IMAGES = {"postgres": "selfhost-lab/postgres:15-standin",
+INNER_IMAGES = {"postgres": "selfhost-lab/postgres:17-standin",
+                "postgres15": "selfhost-lab/postgres:15-standin",
                 "postgres-meta": "selfhost-lab/postgres-meta:0.95.2-standin"}
+# The VMs that run Debian 12 instead of 13 (a scenario's choice).
+OLD_VMS = set(os.environ.get("SELFHOST_LAB_OLD_VMS", "").split())
+# What each lab image is built from: its folder under lab/images, the Debian
+# release of its base, and its build arguments.
+IMAGE_RECIPES = {"vm": ("vm", SUITE, {"PACKAGES": "docker-cli docker-compose"}),
+                 # A Debian 12 VM (SELFHOST_LAB_OLD_VMS): Debian 12 has no Compose v2, so this
+                 # lab image carries the controller's (on a real Debian 12 VM: Docker's packages).
+                 "vm12": ("vm", OLD_SUITE, {"PACKAGES": ""}),
+                 "postgres": ("postgres", SUITE, {"PG_MAJOR": "17"}),
+                 "postgres15": ("postgres", OLD_SUITE, {"PG_MAJOR": "15"}),
+                 "postgres-meta": ("postgres-meta", SUITE, {}),
+                 "s3": ("s3", SUITE, {})}
 # Lab images made of an npm package run by this machine's Node.js.
 NPM_PACKAGES = {"postgres-meta": "@supabase/postgres-meta", "s3": "s3rver"}
 # The lab's S3 service (selfhost_lab.py s3 VM): a name in its certificate
@@ -125,9 +142,9 @@ def image_id(ref):
     return res.stdout.strip() if res.returncode == 0 else None
 
 
-def registry_answers():
+def registry_answers(suite):
     try:
-        res = docker("pull", "-q", "debian:bookworm-slim", check=False, timeout=60)
+        res = docker("pull", "-q", f"debian:{suite}-slim", check=False, timeout=60)
         return res.returncode == 0
     except subprocess.TimeoutExpired:
         return False
@@ -143,27 +160,28 @@ def debian_mirror():
     return "http://deb.debian.org/debian"
 
 
-def ensure_base():
-    """Return the name of the base image every lab image is built FROM."""
-    if image_id(BASE_TAG):
-        return BASE_TAG
-    if registry_answers():
-        log("a registry answers: using debian:bookworm-slim as the base")
-        return "debian:bookworm-slim"
+def ensure_base(suite):
+    """Return the name of the base image the lab images of a Debian release are built FROM."""
+    tag = f"selfhost-lab/base:{suite}"
+    if image_id(tag):
+        return tag
+    if registry_answers(suite):
+        log(f"a registry answers: using debian:{suite}-slim as the base")
+        return f"debian:{suite}-slim"
     if not shutil.which("debootstrap"):
         die("no registry answers and debootstrap is missing: run `make setup`")
     mirror = debian_mirror()
-    log(f"building {BASE_TAG} with debootstrap from {mirror} (about a minute)")
+    log(f"building {tag} with debootstrap from {mirror} (about a minute)")
     with tempfile.TemporaryDirectory(dir=CACHE) as root:
-        run(["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", "bookworm", root, mirror],
+        run(["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", suite, root, mirror],
             capture=True)
         # Containers reach the mirror through the engine's NAT; keep it the same.
-        Path(root, "etc/apt/sources.list").write_text(f"deb {mirror} bookworm main\n")
+        Path(root, "etc/apt/sources.list").write_text(f"deb {mirror} {suite} main\n")
         run(["rm", "-rf", f"{root}/var/cache/apt/archives", f"{root}/var/lib/apt/lists"])
         tar = subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE)
-        run(["docker", "import", "-", BASE_TAG], stdin=tar.stdout)
+        run(["docker", "import", "-", tag], stdin=tar.stdout)
         tar.wait()
-    return BASE_TAG
+    return tag
 
 
 def compose_plugin():
@@ -188,16 +206,20 @@ def node_runtime():
 
 def build_image(name, base):
     """Build lab image NAME unless an image of the same context exists."""
-    ctx = HERE / "images" / name
-    digest = context_hash(ctx, base.encode())
+    folder, _, args = IMAGE_RECIPES[name]
+    ctx = HERE / "images" / folder
+    build_args = [f"--build-arg={key}={value}" for key, value in sorted({"BASE": base, **args}.items())]
+    digest = context_hash(ctx, " ".join(build_args).encode())
     tag = f"selfhost-lab/{name}:{digest}"
     if image_id(tag):
         return tag
     log(f"building {tag}")
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
         shutil.copytree(ctx, tmp, dirs_exist_ok=True)
-        if name == "vm":
-            shutil.copy(compose_plugin(), Path(tmp, "docker-compose"))
+        if folder == "vm":
+            Path(tmp, "cli-plugins").mkdir()
+            if not args["PACKAGES"]:
+                shutil.copy(compose_plugin(), Path(tmp, "cli-plugins", "docker-compose"))
         if name in NPM_PACKAGES:
             node = node_runtime()
             shutil.copy(node, Path(tmp, "node"))
@@ -205,18 +227,17 @@ def build_image(name, base):
             log(f"installing {package} from the npm registry")
             run(["npm", "install", "--prefix", str(Path(tmp, "app")), "--omit=dev", "--no-audit", "--no-fund",
                  "--ignore-scripts", package], timeout=600)
-        run(["docker", "build", "--build-arg", f"BASE={base}", "-t", tag, "-t", f"selfhost-lab/{name}:latest", tmp],
-            capture=True)
+        run(["docker", "build", *build_args, "-t", tag, "-t", f"selfhost-lab/{name}:latest", tmp], capture=True)
     return tag
 
 
 def ensure_images():
     CACHE.mkdir(parents=True, exist_ok=True)
-    base = ensure_base()
+    suites = sorted({suite for _, suite, _ in IMAGE_RECIPES.values()})
     # Side by side: each build waits mostly on the Debian mirror or the npm registry.
-    names = ["vm", *INNER_IMAGES, "s3"]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(names)) as pool:
-        builds = {name: pool.submit(build_image, name, base) for name in names}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(IMAGE_RECIPES)) as pool:
+        bases = dict(zip(suites, pool.map(ensure_base, suites)))
+        builds = {name: pool.submit(build_image, name, bases[suite]) for name, (_, suite, _) in IMAGE_RECIPES.items()}
         tags = {name: build.result() for name, build in builds.items()}
     (CACHE / "images.json").write_text(json.dumps(tags, indent=2))
     return tags
@@ -366,7 +387,7 @@ def up(vms, fresh):
             # (etcd's store, HAProxy, keepalived, the firewall) survives;
             # the inner engine's images (its volume) do.
             docker("rm", "-f", vm_container(vm), check=False)
-        start_vm(vm, tags["vm"])
+        start_vm(vm, tags["vm12" if vm in OLD_VMS else "vm"])
         if fresh:
             wipe_vm(vm)
         load_images(vm, tags)

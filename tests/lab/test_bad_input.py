@@ -165,7 +165,7 @@ def foreign_cluster_on_vm2():
     host.check_output("docker stop supabase-db")
     host.check_output(f"mv {data} {data}.saved && mkdir -m 0700 {data} && chown 101:102 {data}")
     host.check_output(f"docker run --rm -u postgres -v {data}:/var/lib/postgresql/data --entrypoint initdb "
-                      "selfhost-lab/postgres:15-standin -D /var/lib/postgresql/data")
+                      "selfhost-lab/postgres:17-standin -D /var/lib/postgresql/data")
     yield data
     host.check_output(f"rm -rf {data} && mv {data}.saved {data} && docker start supabase-db")
     wait_until(lambda: psql("vm1", "SELECT state FROM pg_stat_replication WHERE application_name='vm2'",
@@ -175,11 +175,11 @@ def foreign_cluster_on_vm2():
 def test_a_data_directory_of_another_system_is_refused(foreign_cluster_on_vm2):
     host = vm_host("vm2")
     sysid = host.check_output(f"docker run --rm -v {foreign_cluster_on_vm2}:/d --entrypoint pg_controldata "
-                              "selfhost-lab/postgres:15-standin /d | grep 'system identifier'")
+                              "selfhost-lab/postgres:17-standin /d | grep 'system identifier'")
     before = vm_state("vm2")
     res = ansible_playbook("site.yml", "-i", "inventories/lab", "--tags", "replica")
     assert res.returncode != 0
     assert "refusing to overwrite another cluster" in res.stdout and "force: true" in res.stdout
     assert vm_state("vm2") == before
     assert host.check_output(f"docker run --rm -v {foreign_cluster_on_vm2}:/d --entrypoint pg_controldata "
-                             "selfhost-lab/postgres:15-standin /d | grep 'system identifier'") == sysid
+                             "selfhost-lab/postgres:17-standin /d | grep 'system identifier'") == sysid

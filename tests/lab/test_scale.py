@@ -1,6 +1,7 @@
 """1 master + 2 replicas (molecule scenario `scale`): capacity sized from the
 inventory, retiring a replica, adding one with --limit without touching the others."""
 
+import os
 import shutil
 import uuid
 
@@ -50,6 +51,23 @@ def test_both_replicas_stream_and_serve_what_the_master_writes():
     for vm in ("vm2", "vm3"):
         wait_until(lambda vm=vm: psql(vm, f"SELECT count(*) FROM scale_probe WHERE token = '{token}'") == "1",
                    timeout=5)
+
+
+def test_debian_12_and_debian_13_vms_serve_in_one_cluster():
+    """The lab's VMs run Debian 13, with Debian's own Compose v2 package; scenario failover
+    makes vm3 a Debian 12 VM (SELFHOST_LAB_OLD_VMS), which deploys and streams beside them."""
+    old = set(os.environ.get("SELFHOST_LAB_OLD_VMS", "").split())
+    if not old:
+        pytest.skip("every VM of this lab runs Debian 13 (scenario failover has a Debian 12 VM)")
+    vms = ("vm1", "vm2", "vm3")
+    releases = {vm: vm_host(vm).file("/etc/debian_version").content_string.split(".")[0] for vm in vms}
+    assert releases == {vm: "12" if vm in old else "13" for vm in vms}
+    for vm in vms:
+        if vm not in old:
+            package = vm_host(vm).package("docker-compose")
+            assert package.is_installed and package.version.startswith("2."), vm
+        assert vm_host(vm).check_output("docker compose version --short").startswith("2."), vm
+    assert wait_until(lambda: psql("vm1", STREAMING) == "vm2,vm3", timeout=30)[0]
 
 
 def test_replication_capacity_grows_with_the_inventory():

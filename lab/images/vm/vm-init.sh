@@ -55,6 +55,10 @@ fi
     sleep 1
   done
 ) &
+# Docker 26 (Debian 13) turns IPv6 off on each container's interface and fails the
+# start when it cannot, which is so inside a VM container whose IPv6 is off: the
+# lab's networks are IPv4 only, so that step is skipped.
+export DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE=1
 while :; do
   dockerd --bip "${INNER_BIP:-172.31.250.1/24}" \
           --default-address-pool "${INNER_POOL:-base=172.29.0.0/16,size=24}" \
