@@ -1,5 +1,5 @@
-"""The full stack as the roles render it, checked without any VM: the 13
-services and their published ports, every ${VAR} set, `docker compose config`
+"""The full stack as the roles render it, checked without any VM: the
+services and their published ports (logs on: Logflare and Vector too), every ${VAR} set, `docker compose config`
 clean, the API keys in kong.yml derived from JWT_SECRET, secrets generated
 once with the right sizes and never rotated by a re-run, demo values refused."""
 
@@ -18,10 +18,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-SERVICES = {"studio", "kong", "auth", "rest", "realtime", "storage", "imgproxy", "meta", "functions",
-            "analytics", "db", "vector", "supavisor"}
+# The release's 11 services (Logflare and Vector only with cluster_logs: tests/unit/test_conformance.py).
+SERVICES = {"studio", "kong", "auth", "rest", "realtime", "storage", "imgproxy", "meta", "functions", "db", "supavisor"}
 RELEASE = yaml.safe_load((ROOT / "roles/cluster/defaults/main/release.yml").read_text())
-CONTRACT = yaml.safe_load((ROOT / "roles/cluster/defaults/main/release_services.yml").read_text())
 
 pytestmark = pytest.mark.skipif(shutil.which("docker") is None, reason="needs the docker CLI (make setup)")
 
@@ -59,21 +58,22 @@ def openssl_verifies(token, secret):
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
     out = tmp_path_factory.mktemp("render")
-    res = render(out)
+    res = render(out, "-e", "cluster_logs=true")
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr
     return out, res
 
 
-def test_the_master_compose_file_holds_the_13_services_of_the_pinned_release(rendered):
+def test_the_master_compose_file_holds_the_services_of_the_pinned_release(rendered):
     out, _ = rendered
     config, warnings = compose_config(out / "vm1", "docker-compose-master.yml")
-    assert set(config["services"]) == SERVICES
+    assert set(config["services"]) == SERVICES | {"analytics", "vector"}
     assert warnings.strip() == "", f"docker compose config warned: {warnings}"
     for name, service in config["services"].items():
         key = "cluster_image_db" if name == "db" else f"cluster_image_{'supavisor' if name == 'supavisor' else name}"
         assert service["image"] == RELEASE[key], name
         assert service["restart"] == "unless-stopped"
-    assert config["services"]["db"]["depends_on"]["vector"]["condition"] == "service_healthy"
+    # As upstream's since mid-2026: the database waits for nothing (not for Vector).
+    assert "depends_on" not in config["services"]["db"]
     assert config["services"]["storage"]["depends_on"]["rest"]["condition"] == "service_started"
 
 
@@ -95,9 +95,9 @@ def test_without_replicas_and_endpoint_the_stack_publishes_on_every_address(tmp_
     res = render(tmp_path, "--limit", "vm1", "-e", '{"cluster_endpoint_address": "", "cluster_replica_group": "none"}')
     assert res.returncode == 0, res.stdout[-3000:]
     config, _ = compose_config(tmp_path / "vm1", "docker-compose-master.yml")
+    # Logs off (the default): no Logflare, so nothing on 4000.
     assert published(config) == {("", 8000, "kong"), ("", 8443, "kong"), ("", 5432, "supavisor"),
-                                 ("", 6543, "supavisor"), ("10.20.0.11", 4000, "analytics"),
-                                 ("10.20.0.11", 5433, "db")}
+                                 ("", 6543, "supavisor"), ("10.20.0.11", 5433, "db")}
 
 
 def test_replicas_without_an_endpoint_are_refused(tmp_path):
@@ -118,7 +118,7 @@ def test_the_database_is_defined_alike_on_every_host_so_a_promotion_recreates_no
             str(out / "vm2"), str(out / "vm1"))
     assert db(standby) == db(primary)
     assert db(merged) == db(primary)
-    assert set(standby["services"]) == SERVICES
+    assert set(standby["services"]) == SERVICES | {"analytics", "vector"}
 
 
 def test_every_variable_the_compose_files_use_has_a_value(rendered):
@@ -161,17 +161,17 @@ def test_secrets_have_upstream_sizes_and_files_holding_them_are_private(rendered
 def test_a_re_run_reuses_every_secret_and_changes_nothing(rendered):
     out, _ = rendered
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    res = render(out)
+    res = render(out, "-e", "cluster_logs=true")
     assert res.returncode == 0, res.stdout[-3000:]
     assert re.search(r"vm1\s+: ok=\d+\s+changed=0", res.stdout) and re.search(r"vm2\s+: ok=\d+\s+changed=0", res.stdout)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
-def merged_replica(out):
+def merged_replica(out, services=("db", "monitor", "vector")):
     project = out / "vm2"
     res = subprocess.run(["docker", "compose", "--project-directory", str(project),
                           "-f", str(project / "docker-compose-master.yml"), "-f", str(project / "docker-compose-replica.yml"),
-                          "config", "--format", "json", "db", "monitor", "vector"],
+                          "config", "--format", "json", *services],
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout), res.stderr
@@ -187,6 +187,15 @@ def test_the_replica_runs_its_database_monitor_and_vector(rendered):
     vector = (out / "vm2/volumes/logs/vector-replica.yml").read_text()
     assert "http://10.20.0.10:4000/api/logs?source_name=postgres.logs" in vector
     assert "pg_is_in_recovery()" in config["services"]["monitor"]["environment"]["HEALTH_SQL"]
+
+
+def test_without_logs_the_replica_runs_its_database_and_monitor_only(tmp_path):
+    res = render(tmp_path)
+    assert res.returncode == 0, res.stdout[-3000:]
+    config, warnings = merged_replica(tmp_path, ("db", "monitor"))
+    assert set(config["services"]) == {"db", "monitor"} and warnings.strip() == ""
+    assert not (tmp_path / "vm2/volumes/logs/vector-replica.yml").exists()
+    assert "vector" not in (tmp_path / "vm2/docker-compose-replica.yml").read_text()
 
 
 DEMO_JWT = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
@@ -231,28 +240,6 @@ def test_with_a_vault_password_the_secrets_file_is_encrypted_and_still_reused(tm
     assert third.returncode != 0 and (out / "secrets/supabase-secrets.yml").read_text() == stored
 
 
-@pytest.mark.parametrize("service", sorted(SERVICES))
-def test_each_service_has_what_the_pinned_release_gives_it(rendered, service):
-    """Environment keys, mounts and published container ports of the release
-    (roles/cluster/defaults/main/release_services.yml), less and plus only the
-    differences listed there with their reasons."""
-    out, _ = rendered
-    config, _ = compose_config(out / "vm1", "docker-compose-master.yml")
-    ours = config["services"][service]
-    want = CONTRACT["cluster_release_services"][service]
-    differ = CONTRACT["cluster_release_differences"].get(service, {})
-    missing_env = set(want["environment"]) - set(ours.get("environment") or {}) - set(differ.get("environment_absent", {}))
-    assert not missing_env, f"{service} lacks {sorted(missing_env)}"
-    mounts = {v["target"] for v in ours.get("volumes", [])}
-    missing_mounts = set(want["mounts"]) - mounts - set(differ.get("mounts_absent", {}))
-    assert not missing_mounts, f"{service} lacks the mounts {sorted(missing_mounts)}"
-    ports = {int(p["target"]) for p in ours.get("ports", [])}
-    assert ports == set(want["ports"]) | set(differ.get("ports_added", {})), service
-    # Every listed difference is real: no stale entry hides a later regression.
-    assert set(differ.get("environment_absent", {})) <= set(want["environment"]) - set(ours.get("environment") or {})
-    assert set(differ.get("mounts_absent", {})) <= set(want["mounts"]) - mounts
-
-
 def test_rest_and_studio_keep_the_release_s_row_limit(rendered):
     out, _ = rendered
     config, _ = compose_config(out / "vm1", "docker-compose-master.yml")
@@ -267,7 +254,9 @@ def test_public_urls_are_the_endpoint_on_every_host(rendered):
     out, _ = rendered
     for host in ("vm1", "vm2"):
         env = dotenv(out / host / ".env")
-        assert env["API_EXTERNAL_URL"] == env["SUPABASE_PUBLIC_URL"] == "http://10.20.0.10:8000", host
+        assert env["SUPABASE_PUBLIC_URL"] == "http://10.20.0.10:8000", host
+        # Auth's own address, as upstream's since 0.7.0.
+        assert env["API_EXTERNAL_URL"] == "http://10.20.0.10:8000/auth/v1", host
 
 
 # Routes Kong serves without an API key, basic auth or a blanket refusal, each for a reason.
