@@ -53,6 +53,29 @@ def test_both_replicas_stream_and_serve_what_the_master_writes():
                    timeout=5)
 
 
+def test_a_postgresql_15_cluster_stays_on_15_when_the_pin_moves_to_17():
+    """Scenario failover makes its cluster with the PostgreSQL 15 image (SELFHOST_LAB_PG_MAJOR),
+    as the previous pin did: site.yml with the current pin (a 17 image for new clusters)
+    keeps it on 15, changing nothing; an inventory with no 15 image is refused."""
+    if os.environ.get("SELFHOST_LAB_PG_MAJOR") != "15":
+        pytest.skip("this lab's cluster was made on PostgreSQL 17 (scenario failover makes one on 15)")
+    vms = ("vm1", "vm2", "vm3")
+    before = {vm: vm_state(vm) for vm in vms}
+    res = ansible_playbook("site.yml", "-i", SCALE, "-e", "cluster_image_db=selfhost-lab/postgres:17-standin")
+    assert res.returncode == 0, res.stdout[-3000:]
+    for vm in vms:
+        assert psql(vm, "SHOW server_version_num").startswith("15"), vm
+        image = vm_host(vm).check_output("docker inspect -f '{{.Config.Image}}' supabase-db")
+        assert image == "selfhost-lab/postgres:15-standin", vm
+    assert {vm: vm_state(vm) for vm in vms} == before, "the re-run under the new pin changed a VM"
+    refused = ansible_playbook("site.yml", "-i", SCALE, "-e", "cluster_image_db=selfhost-lab/postgres:17-standin",
+                               "-e", "cluster_image_db_15=selfhost-lab/postgres:17-standin")
+    assert refused.returncode != 0
+    assert "The cluster's data is PostgreSQL 15, but cluster_image_db" in refused.stdout
+    assert "site.yml never upgrades the data behind your back" in refused.stdout
+    assert {vm: vm_state(vm) for vm in vms} == before
+
+
 def test_debian_12_and_debian_13_vms_serve_in_one_cluster():
     """The lab's VMs run Debian 13, with Debian's own Compose v2 package; scenario failover
     makes vm3 a Debian 12 VM (SELFHOST_LAB_OLD_VMS), which deploys and streams beside them."""

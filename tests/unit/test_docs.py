@@ -183,7 +183,7 @@ def test_a_spec_default_is_the_role_default(role):
     assert differ == {}
 
 
-FORMER_NAME = re.compile(r"^\{\{ cluster_[a-z0-9_]+ \| default\((.*)\) \}\}$", re.S)
+FORMER_NAME = re.compile(r"^\{\{ (?:cluster|master)_[a-z0-9_]+ \| default\((.*)\) \}\}$", re.S)
 
 
 def renamed(default):
