@@ -75,7 +75,7 @@ def _ec_private(jwt_keys):
 
 
 def _private_key(jwk):
-    _, ec, _ = _crypto()
+    ec = _crypto()[1]
     try:
         numbers = ec.EllipticCurvePrivateNumbers(
             int.from_bytes(_unb64(jwk["d"]), "big"),
@@ -87,7 +87,7 @@ def _private_key(jwk):
 
 
 def _public_key(jwk):
-    _, ec, _ = _crypto()
+    ec = _crypto()[1]
     try:
         return ec.EllipticCurvePublicNumbers(int.from_bytes(_unb64(jwk["x"]), "big"),
                                              int.from_bytes(_unb64(jwk["y"]), "big"), ec.SECP256R1()).public_key()
@@ -104,7 +104,7 @@ def supabase_jwt_keys(jwt_secret, jwt_keys=None):
         private = dict(_ec_private(jwt_keys))
         _private_key(private)
     else:
-        _, ec, _ = _crypto()
+        ec = _crypto()[1]
         numbers = ec.generate_private_key(ec.SECP256R1()).private_numbers()
         private = {"kty": "EC", "kid": str(uuid.uuid4()), "use": "sig", "key_ops": ["sign", "verify"],
                    "alg": "ES256", "ext": True, "crv": "P-256",
@@ -224,7 +224,7 @@ def supabase_key_problems(values):
         if name in values:
             claims = _jwks_verifies(values[name], json.loads(supabase_jwks(keys)))
             if claims is None or claims.get("role") != role or json.loads(
-                    _unb64(str(values[name]).split(".")[0])).get("alg") != "ES256":
+                    _unb64(str(values[name]).split(".", maxsplit=1)[0])).get("alg") != "ES256":
                 problems.append(f"{name} is not an ES256 key of role {role} signed with JWT_KEYS' EC key.")
     return problems
 
@@ -255,7 +255,7 @@ def supabase_new_keys(values):
         token = values.get(name)
         claims = _jwks_verifies(token, json.loads(jwks)) if token else None
         fits = claims is not None and claims.get("role") == role and json.loads(
-            _unb64(str(token).split(".")[0])).get("alg") == "ES256"
+            _unb64(str(token).split(".", maxsplit=1)[0])).get("alg") == "ES256"
         derived[name] = token if fits else supabase_es256_key(keys, role, values.get("API_KEYS_IAT", 0))
     return derived
 
