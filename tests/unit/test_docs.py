@@ -306,6 +306,26 @@ def test_changelog_fragments_are_well_formed():
     assert fragment_problems(CHANGELOGS / CONFIG["notesdir"]) == []
 
 
+def rst_problems(text):
+    """What docutils reports for a changelog entry (the changelog is rendered as RST)."""
+    import io
+
+    from docutils.core import publish_doctree
+    stream = io.StringIO()
+    publish_doctree(text, settings_overrides={"warning_stream": stream, "report_level": 2})
+    return stream.getvalue()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("docutils") is None, reason="docutils is not installed")
+def test_every_changelog_entry_is_valid_rst():
+    """ansible-test's changelog check renders the entries: a word ending in _ is an RST link."""
+    for path in sorted((CHANGELOGS / CONFIG["notesdir"]).glob("*.y*ml")):
+        for section, entries in (yaml.safe_load(path.read_text()) or {}).items():
+            for entry in entries:
+                assert rst_problems(entry) == "", f"{path.name} ({section}): {entry[:60]}"
+    assert "Unknown target name" in rst_problems("a malformed sb_ key")
+
+
 def test_a_bad_fragment_is_found(tmp_path):
     (tmp_path / ".keep").touch()
     (tmp_path / "good.yml").write_text("minor_changes:\n  - status.yml - something new.\n")
