@@ -36,7 +36,7 @@ def _describe(char):
         return _CONTROL_NAMES[char]
     if char == " ":
         return "a space"
-    if ord(char) < 32 or ord(char) == 127:
+    if ord(char) < 32 or 127 <= ord(char) < 160:
         return f"the control character U+{ord(char):04X}"
     return repr(char)
 
@@ -68,7 +68,7 @@ def secret_problems(values, url=None, trimmed=None):
         if not isinstance(value, str):
             problems.append(f"{name} must be a string: quote it in YAML.")
             continue
-        control = [c for c in value if ord(c) < 32 or ord(c) == 127]
+        control = [c for c in value if ord(c) < 32 or 127 <= ord(c) < 160]
         if control:
             problems.append(
                 f"{name} holds {_listing(control)}: no file it is written to can carry it (in .env or "
@@ -97,9 +97,9 @@ def env_quote(value):
     if isinstance(value, bool):
         value = str(value).lower()
     value = str(value)
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
         raise AnsibleFilterError("env_quote: a .env value cannot hold a control character (newline, tab, ...)")
-    if not _ENV_SPECIAL.intersection(value):
+    if not _ENV_SPECIAL.intersection(value) and not any(c.isspace() for c in value):
         return value
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
 

@@ -63,6 +63,15 @@ def _load(value, what):
         raise AnsibleFilterError(f"{what} is not JSON")
 
 
+def _header(token):
+    """A JWT's header, or {} when it is not one."""
+    try:
+        header = json.loads(_unb64(str(token).split(".", maxsplit=1)[0]))
+    except (ValueError, TypeError):
+        return {}
+    return header if isinstance(header, dict) else {}
+
+
 def _ec_private(jwt_keys):
     keys = _load(jwt_keys, "JWT_KEYS")
     if not isinstance(keys, list):
@@ -150,9 +159,12 @@ def _jwks_verifies(token, jwks):
         header = json.loads(_unb64(head))
         claims = json.loads(_unb64(body))
         raw = _unb64(signature)
-    except (ValueError, TypeError):
+        jwks = _load(jwks, "JWT_JWKS")
+    except (ValueError, TypeError, AnsibleFilterError):
         return None
-    keys = (_load(jwks, "JWT_JWKS") or {}).get("keys", []) if not isinstance(jwks, list) else jwks
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        return None
+    keys = jwks if isinstance(jwks, list) else jwks.get("keys", []) if isinstance(jwks, dict) else []
     signing_input = f"{head}.{body}".encode()
     for key in keys:
         if not isinstance(key, dict):
@@ -223,15 +235,14 @@ def supabase_key_problems(values):
     for name, role in (("ANON_KEY_ASYMMETRIC", "anon"), ("SERVICE_ROLE_KEY_ASYMMETRIC", "service_role")):
         if name in values:
             claims = _jwks_verifies(values[name], json.loads(supabase_jwks(keys)))
-            if claims is None or claims.get("role") != role or json.loads(
-                    _unb64(str(values[name]).split(".", maxsplit=1)[0])).get("alg") != "ES256":
+            if claims is None or claims.get("role") != role or _header(values[name]).get("alg") != "ES256":
                 problems.append(f"{name} is not an ES256 key of role {role} signed with JWT_KEYS' EC key.")
     return problems
 
 
 def _fits_ec(jwt_keys):
     try:
-        _private_key(_ec_private(jwt_keys))
+        _private_key(_ec_private(_load(jwt_keys, "JWT_KEYS")))
         return True
     except AnsibleFilterError:
         return False
@@ -244,18 +255,18 @@ def supabase_new_keys(values):
     if not isinstance(values, dict) or "JWT_SECRET" not in values:
         raise AnsibleFilterError("supabase_new_keys: the input must be the secrets, JWT_SECRET among them")
     current = values.get("JWT_KEYS") or None
-    keys = supabase_jwt_keys(values["JWT_SECRET"], current if current and _fits_ec(current) else None)
     if current and not isinstance(current, str):
         current = json.dumps(current, separators=(",", ":"))
-    if current and json.loads(current) == json.loads(keys):
+    fits = bool(current) and _fits_ec(current)
+    keys = supabase_jwt_keys(values["JWT_SECRET"], current if fits else None)
+    if fits and json.loads(current) == json.loads(keys):
         keys = current
     jwks = supabase_jwks(keys)
     derived = {"JWT_KEYS": keys, "JWT_JWKS": jwks}
     for name, role in (("ANON_KEY_ASYMMETRIC", "anon"), ("SERVICE_ROLE_KEY_ASYMMETRIC", "service_role")):
         token = values.get(name)
         claims = _jwks_verifies(token, json.loads(jwks)) if token else None
-        fits = claims is not None and claims.get("role") == role and json.loads(
-            _unb64(str(token).split(".", maxsplit=1)[0])).get("alg") == "ES256"
+        fits = claims is not None and claims.get("role") == role and _header(token).get("alg") == "ES256"
         derived[name] = token if fits else supabase_es256_key(keys, role, values.get("API_KEYS_IAT", 0))
     return derived
 

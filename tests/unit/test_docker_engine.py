@@ -53,6 +53,7 @@ def test_a_key_of_another_fingerprint_is_refused_and_no_source_written(tmp_path,
     assert res.returncode != 0
     assert f"has the fingerprints {fingerprint}, not 9DC858229FC7DD38854AE2D88D81803C0EBFCD88" in res.stdout
     assert not (tmp_path / "docker.sources").exists()
+    assert not list((tmp_path / "keyrings").iterdir()), "the refused key was left on disk"
 
 
 def test_debian_12_with_debian_packages_is_refused_before_anything(tmp_path, signing_key):

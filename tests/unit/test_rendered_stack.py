@@ -291,11 +291,13 @@ def test_every_kong_route_is_guarded_unless_it_is_known_to_be_open(rendered):
     ({}, RELEASE["cluster_image_db"]),
     ({"cluster_postgres_major": 15}, RELEASE["cluster_image_db_15"]),
     ({"cluster_postgres_major": 15, "cluster_image_db": "example/postgres:15.6.1.100"}, "example/postgres:15.6.1.100"),
-    ({"cluster_postgres_major": 15, "cluster_image_db": "example/postgres:latest"}, "example/postgres:latest"),
+    ({"cluster_postgres_major": 15, "cluster_image_db": "example/postgres:latest"}, RELEASE["cluster_image_db_15"]),
+    ({"cluster_image_db": "example/postgres:latest"}, "example/postgres:latest"),
 ])
 def test_the_database_image_is_the_one_for_the_data_s_major_version(tmp_path, extra, image):
     """A new cluster gets cluster_image_db (17); data of PostgreSQL 15 (what discovery finds)
-    keeps cluster_image_db_15, unless cluster_image_db itself runs 15 or names no version."""
+    keeps cluster_image_db_15, unless cluster_image_db itself names 15 (an image whose tag
+    names no version is taken for the pin's, 17)."""
     res = render(tmp_path, "--limit", "vm1", "-e", json.dumps({"cluster_endpoint_address": "",
                                                               "cluster_replica_group": "none", **extra}))
     assert res.returncode == 0, res.stdout[-3000:]

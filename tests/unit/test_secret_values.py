@@ -17,7 +17,7 @@ from ansible_collections.selfhost.supabase.plugins.filter.secret_values import (
 
 HOSTILE = ["plain0123", "", "it's", 'say "hi"', "a #comment", "a#b", "$(id)", "${HOME}", "$HOME", "$$",
            "back\\slash", "trailing\\", "`id`", " leading and trailing ", "@host/path?x=1&y=2", "=;:,*!~",
-           "ünïcødé", "\\'", "'\"'\"'"]
+           "ünïcødé", "\\'", "'\"'\"'", "no-break\u00a0space\u00a0", "\u2003em space"]
 
 
 @pytest.mark.skipif(not shutil.which("docker"), reason="needs the docker CLI with Compose (make setup)")

@@ -163,3 +163,12 @@ def test_derived_keys_are_kept_while_they_fit_and_follow_a_new_jwt_secret():
     assert json.loads(renewed["JWT_KEYS"])[0]["kid"] != json.loads(first["JWT_KEYS"])[0]["kid"]
     assert renewed["ANON_KEY_ASYMMETRIC"] != first["ANON_KEY_ASYMMETRIC"]
     assert supabase_key_problems({"JWT_SECRET": SECRET, **renewed}) == []
+
+
+def test_a_stored_jwt_keys_that_is_not_json_is_replaced_and_odd_tokens_do_not_verify():
+    from ansible_collections.selfhost.supabase.plugins.filter.supabase_new_keys import supabase_new_keys
+    made = supabase_new_keys({"JWT_SECRET": SECRET, "API_KEYS_IAT": IAT, "JWT_KEYS": "{not json",
+                              "ANON_KEY_ASYMMETRIC": "W10.W10.AAAA"})
+    assert supabase_key_problems({"JWT_SECRET": SECRET, **made}) == []
+    assert not supabase_jwks_verifies("W10.W10.AAAA", made["JWT_JWKS"])
+    assert not supabase_jwks_verifies("a.b", made["JWT_JWKS"])
