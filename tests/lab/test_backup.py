@@ -125,7 +125,9 @@ def test_wal_reaches_both_repositories_encrypted_and_the_tls_server_checks_clien
     head = vm_host("vm3").check_output(f"head -c 64 /var/lib/pgbackrest/archive/{STANZA}/archive.info | base64 -w0")
     assert b"[db]" not in __import__("base64").b64decode(head)
     objects = vm_host("vm3").check_output("docker exec lab-s3 find /data/supabase-backups -type f")
-    assert f"supabase/archive/{STANZA}/15-1" in objects
+    # The archive's folder is named for the PostgreSQL major version and the stanza's first database.
+    major = psql("vm1", "SHOW server_version_num")[:2]
+    assert f"supabase/archive/{STANZA}/{major}-1" in objects
     # The repository host's server takes only clients with a certificate of the CA.
     anonymous = vm_host("vm1").run(f"curl -sk --max-time 5 https://{ADDRESSES['vm3']}:8432/ -o /dev/null -w '%{{http_code}}'")
     assert anonymous.rc != 0 or anonymous.stdout.strip() in ("000", "")

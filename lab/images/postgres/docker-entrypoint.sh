@@ -55,6 +55,9 @@ if [ "${1:-}" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
   run_sql_dir /docker-entrypoint-initdb.d
   run_sql_dir /docker-entrypoint-initdb.d/init-scripts
   run_sql_dir /docker-entrypoint-initdb.d/migrations
+  # As the official image: the postgres role logs in with POSTGRES_PASSWORD too
+  # (Studio and postgres-meta connect as postgres).
+  echo "alter role postgres with password :'pw';" | psql -v ON_ERROR_STOP=1 -q -v pw="$POSTGRES_PASSWORD" -f -
   pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
   unset PGHOST PGUSER PGDATABASE PGPASSWORD
   set -- postgres "$@"
