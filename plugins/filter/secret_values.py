@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 
 from ansible.errors import AnsibleFilterError
+# The modules' quoting of a connection-string value (primary_conninfo), for the tasks.
+from ansible_collections.selfhost.supabase.plugins.module_utils.datadir import conninfo_quote
 
 # Documentation: secret_problems.yml, env_quote.yml, conninfo_quote.yml beside this file.
 
@@ -102,11 +104,6 @@ def env_quote(value):
     if not _ENV_SPECIAL.intersection(value) and not any(c.isspace() for c in value):
         return value
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
-
-
-def conninfo_quote(value):
-    """A value of a libpq connection string, in single quotes with \\ and ' escaped."""
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 class FilterModule:

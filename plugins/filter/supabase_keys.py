@@ -5,24 +5,15 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.selfhost.supabase.plugins.module_utils.api_key_jwt import (
+    api_key_signing_input, b64url as _b64, unb64url as _unb64)
 
 # Documentation: supabase_api_key.yml, supabase_jwt_claims.yml, supabase_jwt_verifies.yml beside this file.
-
-ROLES = ("anon", "service_role")
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def _sign(secret: str, signing_input: str) -> str:
@@ -32,15 +23,10 @@ def _sign(secret: str, signing_input: str) -> str:
 def supabase_api_key(secret, role, iat, years=5):
     if not isinstance(secret, str) or len(secret) < 32:
         raise AnsibleFilterError("supabase_api_key: JWT_SECRET must be a string of at least 32 characters")
-    if role not in ROLES:
-        raise AnsibleFilterError(f"supabase_api_key: role must be one of {', '.join(ROLES)}, got {role!r}")
     try:
-        iat = int(iat)
-    except (TypeError, ValueError):
-        raise AnsibleFilterError(f"supabase_api_key: iat must be seconds since the epoch, got {iat!r}")
-    header = {"alg": "HS256", "typ": "JWT"}
-    payload = {"role": role, "iss": "supabase", "iat": iat, "exp": iat + int(years) * 365 * 86400}
-    signing_input = ".".join(_b64(json.dumps(part, separators=(",", ":")).encode()) for part in (header, payload))
+        signing_input = api_key_signing_input({"alg": "HS256", "typ": "JWT"}, role, iat, years)
+    except ValueError as e:
+        raise AnsibleFilterError(f"supabase_api_key: {e}")
     return f"{signing_input}.{_sign(secret, signing_input)}"
 
 

@@ -13,7 +13,6 @@ of sha256("supabase-self-hosted|" + prefix + random)."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -22,23 +21,16 @@ import secrets
 import uuid
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.selfhost.supabase.plugins.module_utils.api_key_jwt import (
+    api_key_signing_input, b64url as _b64, unb64url as _unb64)
 
 # Documentation: supabase_jwt_keys.yml, supabase_jwks.yml, supabase_es256_key.yml,
 # supabase_opaque_key.yml, supabase_key_problems.yml, supabase_new_keys.yml beside this file.
 
-ROLES = ("anon", "service_role")
 OPAQUE_PREFIXES = ("sb_publishable_", "sb_secret_")
 _PROJECT_REF = "supabase-self-hosted"
 _OPAQUE = re.compile(r"^(sb_publishable_|sb_secret_)([A-Za-z0-9_-]{22})_([A-Za-z0-9_-]{8})$")
 _YEARS = 5
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def _crypto():
@@ -135,17 +127,13 @@ def supabase_jwks(jwt_keys):
 
 def supabase_es256_key(jwt_keys, role, iat):
     """The internal ES256 API key of a role, signed with JWT_KEYS' EC key."""
-    if role not in ROLES:
-        raise AnsibleFilterError(f"supabase_es256_key: role must be one of {', '.join(ROLES)}, got {role!r}")
-    try:
-        iat = int(iat)
-    except (TypeError, ValueError):
-        raise AnsibleFilterError(f"supabase_es256_key: iat must be seconds since the epoch, got {iat!r}")
     private = _ec_private(jwt_keys)
+    try:
+        signing_input = api_key_signing_input({"alg": "ES256", "typ": "JWT", "kid": private["kid"]}, role, iat,
+                                              _YEARS)
+    except ValueError as e:
+        raise AnsibleFilterError(f"supabase_es256_key: {e}")
     hashes, ec, utils = _crypto()
-    header = {"alg": "ES256", "typ": "JWT", "kid": private["kid"]}
-    payload = {"role": role, "iss": "supabase", "iat": iat, "exp": iat + _YEARS * 365 * 86400}
-    signing_input = ".".join(_b64(json.dumps(part, separators=(",", ":")).encode()) for part in (header, payload))
     der = _private_key(private).sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
     r, s = utils.decode_dss_signature(der)
     return f"{signing_input}.{_b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
