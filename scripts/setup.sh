@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what a fresh Debian 12 machine lacks for the demo and the tests:
 # Debian packages (Docker engine, debootstrap, PostgreSQL 15 for the fast
-# tests), a venv with the pinned Python dependencies, Compose v2 as a docker
+# tests, LuaJIT for the gateways' Lua filters), a venv with the pinned Python dependencies, Compose v2 as a docker
 # CLI plugin, and a running Docker engine.  Idempotent and quiet when done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,7 @@ command -v dockerd >/dev/null || need_pkgs+=(docker.io)
 command -v debootstrap >/dev/null || need_pkgs+=(debootstrap)
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need_pkgs+=(postgresql-15)
 command -v make >/dev/null || need_pkgs+=(make)
+command -v luajit >/dev/null || need_pkgs+=(luajit)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_pkgs+=(python3-venv)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || fail "run as root (or with sudo) to install: ${need_pkgs[*]}"

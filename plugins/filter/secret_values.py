@@ -13,6 +13,8 @@ before a file is written."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 
 from ansible.errors import AnsibleFilterError
@@ -106,6 +108,14 @@ def env_quote(value):
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
 
 
+def htpasswd_sha(password):
+    """A password as an htpasswd file's SHA-1 entry holds it ({SHA} and the base64 of the
+    digest), the one form Envoy's basic authentication reads."""
+    digest = hashlib.sha1(str(password).encode("utf-8")).digest()  # nosec - the format Envoy reads
+    return "{SHA}" + base64.b64encode(digest).decode("ascii")
+
+
 class FilterModule:
     def filters(self):
-        return {"secret_problems": secret_problems, "env_quote": env_quote, "conninfo_quote": conninfo_quote}
+        return {"secret_problems": secret_problems, "env_quote": env_quote, "conninfo_quote": conninfo_quote,
+                "htpasswd_sha": htpasswd_sha}
