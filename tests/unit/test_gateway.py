@@ -174,6 +174,8 @@ def test_timeouts_leave_the_functions_runtime_its_own(gateway):
 def test_the_gateway_service_is_the_releases_api_gw_with_its_aliases_and_healthcheck(gateway):
     name, _, _, service, out = gateway
     assert service["image"] == UPSTREAM["gateways"][name]["image"]
+    assert service["healthcheck"]["test"] == UPSTREAM["gateways"][name]["healthcheck"]
+    assert set(service.get("environment") or {}) == set(UPSTREAM["gateways"][name].get("environment", []))
     assert set(service["networks"]["default"]["aliases"]) == {"kong", "envoy"}
     assert [p["target"] for p in service["ports"]] == [8000]
     assert service["depends_on"]["studio"]["condition"] == "service_healthy"
@@ -186,3 +188,22 @@ def test_the_gateway_service_is_the_releases_api_gw_with_its_aliases_and_healthc
     if name == "envoy":
         admin = yaml.safe_load((out / "vm1/volumes/api/envoy/envoy.yaml").read_text())["admin"]
         assert admin["address"]["socket_address"]["address"] == "127.0.0.1", "Envoy's admin API is open to the network"
+
+
+def test_the_gateway_serves_the_releases_routes_and_no_other(gateway):
+    """No route beyond the table's (Logflare's above all), and none that an earlier one
+    shadows (Envoy takes the first match)."""
+    name, _, _, _, out = gateway
+    if name == "envoy":
+        lds = yaml.safe_load((out / "vm1/volumes/api/envoy/lds.yaml").read_text())
+        manager = lds["resources"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+        routes = [(r["name"], r["match"].get("prefix") or r["match"]["path"], "path" in r["match"])
+                  for r in manager["route_config"]["virtual_hosts"][0]["routes"]]
+        for i, (route, match, _) in enumerate(routes):
+            earlier = [r for r, m, exact in routes[:i] if match.startswith(m) and not exact]
+            assert not earlier, f"{route} is shadowed by {earlier}"
+    else:
+        config = yaml.safe_load((out / "vm1/volumes/api/kong.yml").read_text())
+        routes = [(r["name"],) for s in config["services"] for r in s["routes"]]
+    assert [r[0] for r in routes] == [r["name"] for r in ROUTES]
+    assert "analytics" not in (out / "vm1/volumes/api" / ("envoy/cds.yaml" if name == "envoy" else "kong.yml")).read_text()

