@@ -32,6 +32,19 @@ from test_auto import (ADDRESSES, AUTO, DB_VMS, ENDPOINT_DSN, INV, Reader, ansib
                        first_write_after, healthy, kill_postmaster, lab, leader, now_ms, wait_until)
 
 
+def engines():
+    """The engines' versions and Patroni's timing, as vm1 runs them."""
+    def on_vm1(command):
+        res = subprocess.run(["docker", "exec", f"{PREFIX}-vm1", "sh", "-c", command], capture_output=True, text=True,
+                             timeout=30)
+        return res.stdout.strip()
+    import yaml
+    dcs = yaml.safe_load(on_vm1("cat /opt/supabase/config/patroni.yml") or "{}").get("bootstrap", {}).get("dcs", {})
+    return (f"{on_vm1('docker exec supabase-db patroni --version')}, {on_vm1('etcd --version | head -1')}, "
+            f"{on_vm1('haproxy -v | head -1').split(' - ')[0]}; ttl {dcs.get('ttl')}, loop_wait {dcs.get('loop_wait')}, "
+            f"retry_timeout {dcs.get('retry_timeout')}")
+
+
 def api_password():
     import yaml
     secrets = yaml.safe_load((ROOT / "inventories/lab/.secrets/supabase-secrets.yml").read_text())
@@ -140,7 +153,7 @@ def main():
         patch_config(lead, {"synchronous_mode": False})
         pgbench_line = (f"pgbench (scale 5, 4 clients, 20 s) through the primary port: synchronous_mode off "
                         f"{tps_async:.0f} TPS, on {tps_sync:.0f} TPS ({tps_sync / tps_async:.2f} of asynchronous).")
-    text = ["# Auto mode (Patroni 3.0.2, etcd 3.4, HAProxy 2.6; ttl 20, loop_wait 5, retry_timeout 5)", "",
+    text = [f"# Auto mode ({engines()})", "",
             f"{args.runs} runs each, lab of 2 database VMs + a witness, writer 50 rows/s through {ENDPOINT_DSN}.", "",
             "| what | median | max | runs | lost rows (or reads ok) per run |", "|---|---|---|---|---|", *rows, "",
             pgbench_line, ""]

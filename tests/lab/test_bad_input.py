@@ -86,6 +86,8 @@ CASES = [
      "cluster_api_tls_key /nonexistent/api.key is not a file on the controller"),
     ("Kong TLS without a CA or a certificate", None, ["-e", "cluster_tls=false", "-e", "cluster_api_tls=true"],
      "cluster_api_tls is on but cluster_tls is off"),
+    ("an API gateway the collection does not render", None, ["-e", "master_gateway=traefik"],
+     "master_gateway is 'traefik': set it to envoy"),
     ("admin network without a prefix length", None, ["-e", '{"cluster_admin_cidrs": ["192.0.2.7"]}'],
      "cluster_admin_cidrs holds '192.0.2.7'"),
     ("client network that is a name", None, ["-e", '{"cluster_client_cidrs": ["office.example.com/24"]}'],

@@ -16,6 +16,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import yaml
 
 from conftest import ADDRESSES, ENDPOINT, PREFIX, ROOT, ansible_playbook, vm_host
 
@@ -120,10 +121,12 @@ def test_analytics_is_closed_to_everyone_but_the_database_hosts_by_default():
 
 
 def test_studio_route_is_restricted_to_the_admin_networks():
-    kong = vm_host("vm1").file("/opt/supabase/volumes/api/kong.yml").content_string
-    dashboard = kong[kong.index("- name: dashboard"):]
-    assert "name: ip-restriction" in dashboard
-    assert 'deny: ["0.0.0.0/0", "::/0"]' in dashboard
+    """No cluster_admin_cidrs in the lab: the gateway's dashboard route admits no one."""
+    lds = yaml.safe_load(vm_host("vm1").file("/opt/supabase/volumes/api/envoy/lds.yaml").content_string)
+    manager = lds["resources"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    (dashboard,) = [r for r in manager["route_config"]["virtual_hosts"][0]["routes"] if r["name"] == "dashboard-all"]
+    rules = dashboard["typed_per_filter_config"]["envoy.filters.http.rbac"]["rbac"]["rules"]
+    assert rules == {"action": "ALLOW", "policies": {}}
 
 
 def test_firewall_off_and_on_changes_only_the_guarded_ports_and_writes_the_port_lists():

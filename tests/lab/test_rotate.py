@@ -46,7 +46,7 @@ def test_a_bad_request_is_refused_before_any_change(extra, message):
 
 def test_jwt_secret_rotation_is_one_command_and_reaches_every_host(tmp_path):
     """Also the deploy that handles secrets the most (the rotation's site.yml rewrites .env and
-    kong.yml on every host and the database's JWT settings) at -vvv: neither the old nor the
+    the gateway's lds.yaml on every host and the database's JWT settings) at -vvv: neither the old nor the
     new values in any line of its output or log."""
     before = stored()
     old_values = secret_values()
@@ -78,8 +78,9 @@ def test_jwt_secret_rotation_is_one_command_and_reaches_every_host(tmp_path):
         env = host.file(f"{PROJECT}/.env").content_string
         rendered = (f"JWT_SECRET={new}" in env and f"ANON_KEY={after['ANON_KEY']}" in env
                     and before["JWT_SECRET"] not in env
-                    and after["SERVICE_ROLE_KEY"] in host.file(f"{PROJECT}/volumes/api/kong.yml").content_string)
-        assert rendered, f"{vm}'s .env or kong.yml does not hold the new values"
+                    and after["SERVICE_ROLE_KEY"] in host.file(f"{PROJECT}/volumes/api/envoy/lds.yaml").content_string
+                    and before["SERVICE_ROLE_KEY"] not in host.file(f"{PROJECT}/volumes/api/envoy/lds.yaml").content_string)
+        assert rendered, f"{vm}'s .env or the gateway's lds.yaml does not hold the new values"
     # As upstream's since 0.6.0, a new database holds no JWT secret (its expiry only).
     for vm in ("vm1", "vm2"):
         assert psql(vm, "SELECT coalesce(current_setting('app.settings.jwt_secret', true), '')") == "", vm

@@ -117,7 +117,7 @@ def test_retire_a_replica_then_add_it_back_with_limit_touching_nothing_else():
     assert not vm_host("vm3").run("docker inspect supabase-db").succeeded
     # Nothing of the cluster is left on the retired VM: no data, no .env, no keys.
     left = [path for path in (".env", "volumes/db/data/PG_VERSION", "volumes/db/pgsodium_root.key",
-                              "volumes/db/tls/server.key", "volumes/api/kong.yml")
+                              "volumes/db/tls/server.key", "volumes/api/envoy/lds.yaml")
             if vm_host("vm3").file(f"{PROJECT}/{path}").exists]
     assert left == []
     # Nor keepalived, which could still answer VRRP for the endpoint address.

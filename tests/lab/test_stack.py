@@ -23,7 +23,7 @@ def test_the_services_the_lab_can_build_run_and_the_others_are_validated_only():
     host = vm_host("vm1")
     res = host.run(f"cd {PROJECT} && docker compose -f docker-compose-master.yml config --services")
     assert res.succeeded and set(res.stdout.split()) == {
-        "studio", "kong", "auth", "rest", "realtime", "storage", "imgproxy", "meta", "functions", "db",
+        "studio", "api-gw", "auth", "rest", "realtime", "storage", "imgproxy", "meta", "functions", "db",
         "supavisor"}, res.stderr
     assert res.stderr.strip() == ""
 

@@ -9,6 +9,7 @@ import ssl
 import subprocess
 
 import pytest
+import yaml
 from cryptography import x509
 
 from conftest import (ADDRESSES, ENDPOINT, PREFIX, PROJECT, SECRETS, ansible_playbook, psql, secret, vm_host,
@@ -88,9 +89,10 @@ def test_a_certificate_near_expiry_is_reissued_and_otherwise_left_alone():
 API_TLS = f"{PROJECT}/volumes/api/tls"
 
 
-def test_kong_is_given_a_certificate_of_the_ca_for_the_api_addresses_on_every_host():
-    """Kong does not start in the lab: its rendered service and files are checked, and the
-    certificate and key are served by openssl on the VM to a client that verifies them."""
+def test_the_gateway_is_given_a_certificate_of_the_ca_for_the_api_addresses_on_every_host():
+    """The gateway (Envoy) does not start in the lab: its rendered service and files are
+    checked, and the certificate and key are served by openssl on the VM to a client that
+    verifies them."""
     ca_file = TLS_DIR / "ca.crt"
     for vm in ("vm1", "vm2"):
         host = vm_host(vm)
@@ -100,16 +102,20 @@ def test_kong_is_given_a_certificate_of_the_ca_for_the_api_addresses_on_every_ho
         assert {str(a) for a in names.get_values_for_type(x509.IPAddress)} == {ADDRESSES[vm], ENDPOINT}
         assert host.file(f"{API_TLS}/server.crt").content == (TLS_DIR / f"{vm}-api.crt").read_bytes()
         assert host.file(f"{API_TLS}/server.key").mode == 0o600
-        assert host.file(f"{PROJECT}/volumes/api/kong.yml").mode == 0o600
+        assert host.file(f"{PROJECT}/volumes/api/envoy/lds.yaml").mode == 0o600
         config = json.loads(host.check_output(
             f"cd {PROJECT} && docker compose -f docker-compose-master.yml config --format json"))
-        kong = config["services"]["kong"]
-        assert kong["environment"]["KONG_SSL_CERT"] == "/home/kong/tls/server.crt"
-        assert kong["environment"]["KONG_SSL_CERT_KEY"] == "/home/kong/tls/server.key"
-        assert {"source": API_TLS, "target": "/home/kong/tls", "read_only": True} in [
-            {k: v[k] for k in ("source", "target", "read_only")} for v in kong["volumes"] if "read_only" in v]
+        gateway = config["services"]["api-gw"]
+        assert {"source": API_TLS, "target": "/etc/envoy/tls", "read_only": True} in [
+            {k: v[k] for k in ("source", "target", "read_only")} for v in gateway["volumes"] if "read_only" in v]
         assert {"published": "8443", "target": 8443} in [
-            {"published": p.get("published"), "target": p["target"]} for p in kong["ports"]]
+            {"published": p.get("published"), "target": p["target"]} for p in gateway["ports"]]
+        lds = yaml.safe_load(host.file(f"{PROJECT}/volumes/api/envoy/lds.yaml").content_string)
+        (https,) = [r for r in lds["resources"] if r["name"] == "https"]
+        assert https["address"]["socket_address"]["port_value"] == 8443
+        tls = https["filter_chains"][0]["transport_socket"]["typed_config"]["common_tls_context"]
+        assert tls["tls_certificates"] == [{"certificate_chain": {"filename": "/etc/envoy/tls/server.crt"},
+                                            "private_key": {"filename": "/etc/envoy/tls/server.key"}}]
 
         # A TLS client that trusts only the CA accepts the pair for the VM's address.
         server = subprocess.Popen(["docker", "exec", f"selfhost-lab-{vm}", "timeout", "20", "openssl", "s_server",
