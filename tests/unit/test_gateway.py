@@ -207,3 +207,18 @@ def test_the_gateway_serves_the_releases_routes_and_no_other(gateway):
         routes = [(r["name"],) for s in config["services"] for r in s["routes"]]
     assert [r[0] for r in routes] == [r["name"] for r in ROUTES]
     assert "analytics" not in (out / "vm1/volumes/api" / ("envoy/cds.yaml" if name == "envoy" else "kong.yml")).read_text()
+
+
+def test_a_dashboard_user_name_with_a_colon_is_refused_before_anything_is_written(tmp_path):
+    res = render(tmp_path, "-e", '{"cluster_supabase_secrets": {"DASHBOARD_USERNAME": "ops:team"}}')
+    assert res.returncode != 0
+    assert "DASHBOARD_USERNAME holds a colon (:)" in res.stdout
+    assert list(tmp_path.iterdir()) == [], "something was written"
+
+
+def test_an_unknown_gateway_is_refused_before_anything_is_written(tmp_path):
+    res = render(tmp_path, "-e", "master_gateway=traefik")
+    assert res.returncode != 0
+    assert "master_gateway is 'traefik': set it to envoy" in res.stdout
+    assert list(tmp_path.iterdir()) == [], "something was written"
+

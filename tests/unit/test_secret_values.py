@@ -13,7 +13,7 @@ from ansible.errors import AnsibleFilterError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".collections"))
 from ansible_collections.selfhost.supabase.plugins.filter.secret_values import (  # noqa: E402
-    conninfo_quote, env_quote, secret_problems)
+    conninfo_quote, env_quote, htpasswd_sha, secret_problems)
 
 HOSTILE = ["plain0123", "", "it's", 'say "hi"', "a #comment", "a#b", "$(id)", "${HOME}", "$HOME", "$$",
            "back\\slash", "trailing\\", "`id`", " leading and trailing ", "@host/path?x=1&y=2", "=;:,*!~",
@@ -75,3 +75,14 @@ def test_nothing_to_refuse_is_an_empty_list():
 def test_the_input_must_be_a_mapping():
     with pytest.raises(AnsibleFilterError, match="mapping"):
         secret_problems(["not", "a", "mapping"])
+
+
+def test_the_dashboard_login_hash_is_htpasswd_s_sha_entry():
+    """Envoy's basic authentication reads htpasswd's {SHA} form: base64 of the SHA-1 digest
+    (computed here by openssl), for a password with quotes, blanks and $."""
+    import base64
+    password = "it's \"a\" pass word $1"
+    digest = subprocess.run(["openssl", "dgst", "-sha1", "-binary"], input=password.encode(), capture_output=True,
+                            check=True).stdout
+    assert htpasswd_sha(password) == "{SHA}" + base64.b64encode(digest).decode()
+    assert htpasswd_sha("x") != htpasswd_sha("y")
