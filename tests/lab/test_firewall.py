@@ -125,8 +125,11 @@ def test_studio_route_is_restricted_to_the_admin_networks():
     lds = yaml.safe_load(vm_host("vm1").file("/opt/supabase/volumes/api/envoy/lds.yaml").content_string)
     manager = lds["resources"][0]["filter_chains"][0]["filters"][0]["typed_config"]
     (dashboard,) = [r for r in manager["route_config"]["virtual_hosts"][0]["routes"] if r["name"] == "dashboard-all"]
-    rules = dashboard["typed_per_filter_config"]["envoy.filters.http.rbac"]["rbac"]["rules"]
+    rules = dashboard["typed_per_filter_config"]["admin_networks"]["rbac"]["rules"]
     assert rules == {"action": "ALLOW", "policies": {}}
+    # And that filter comes before the login is asked for.
+    names = [f["name"] for f in manager["http_filters"]]
+    assert names.index("admin_networks") < names.index("envoy.filters.http.basic_auth")
 
 
 def test_firewall_off_and_on_changes_only_the_guarded_ports_and_writes_the_port_lists():

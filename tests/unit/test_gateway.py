@@ -7,6 +7,8 @@ here: tests/unit/gateway.py models each gateway's rules over the rendered files 
 runs their Lua with LuaJIT."""
 
 import base64
+import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -74,6 +76,9 @@ def test_each_route_admits_the_keys_upstream_admits_and_lands_where_upstream_sen
         assert send(route["request"], {"Authorization": wrong}, remote=ADMIN_ADDRESS).status == 401
         assert send(route["request"], {"Authorization": login}, remote="203.0.113.9").status == 403, \
             "the dashboard answers outside cluster_admin_cidrs"
+        if name == "envoy":
+            # Outside the admin networks the login is not even asked for (no hint when a guess is right).
+            assert send(route["request"], {"Authorization": wrong}, remote="203.0.113.9").status == 403
         landed = send(route["request"], {"Authorization": login}, remote=ADMIN_ADDRESS)
         assert landed.status is None
         assert "authorization" not in landed.headers, "Studio was given the dashboard login"
@@ -102,7 +107,9 @@ def test_each_route_admits_the_keys_upstream_admits_and_lands_where_upstream_sen
         if translation == "functions":
             assert landed.headers.get("sb-api-key") == (jwt if kind in ("publishable", "secret") else None)
             assert "authorization" not in landed.headers, "functions were given an Authorization the client did not send"
-        if translation in ("bearer", "websocket"):
+        if translation == "apikey":
+            assert landed.headers["apikey"] == jwt and "authorization" not in landed.headers, route["name"]
+        if translation in ("bearer", "websocket", "apikey"):
             # Nothing behind the gateway sees an opaque key.
             assert not [v for v in landed.headers.values() if v.startswith("sb_")], route["name"]
 
@@ -117,6 +124,8 @@ def test_a_users_own_session_stays_the_bearer(gateway, route):
     # An opaque key given as the bearer is not a session: it becomes the key's JWT.
     landed = send(route["request"], {"apikey": key, "Authorization": f"Bearer {key}"})
     assert landed.headers["authorization"] == f"Bearer {jwt}"
+    landed = send(route["request"], {"apikey": key, "Authorization": f"bearer {key}"})
+    assert landed.headers["authorization"] == f"Bearer {jwt}", "a lowercase bearer is not a session either"
 
 
 def test_a_key_in_the_query_string_counts_and_becomes_its_jwt_for_the_realtime_socket(gateway):
@@ -128,6 +137,15 @@ def test_a_key_in_the_query_string_counts_and_becomes_its_jwt_for_the_realtime_s
     assert landed.headers["x-api-key"] == env["ANON_KEY_ASYMMETRIC"]
     assert landed.path == f"/socket/websocket?apikey={env['ANON_KEY_ASYMMETRIC']}&vsn=1.0.0"
     assert send("/realtime/v1/websocket?apikey=sb_publishable_nobody_issued_this&vsn=1.0.0").status == 401
+
+
+@pytest.mark.parametrize("sent", [{"apikey": ""}, {}], ids=["empty-header", "empty-query"])
+def test_an_empty_key_gives_storage_no_empty_bearer(gateway, sent):
+    """Storage's presigned URLs carry their own signature and no key: nothing is made up."""
+    _, send, _, _, _ = gateway
+    landed = send("/storage/v1/object/sign/b/a.png?token=t" + ("" if sent else "&apikey="), sent)
+    assert landed.status is None
+    assert "authorization" not in landed.headers
 
 
 def test_functions_get_the_opaque_keys_jwt_and_refuse_what_no_one_issued_or_what_conflicts(gateway):
@@ -222,3 +240,23 @@ def test_an_unknown_gateway_is_refused_before_anything_is_written(tmp_path):
     assert "master_gateway is 'traefik': set it to envoy" in res.stdout
     assert list(tmp_path.iterdir()) == [], "something was written"
 
+
+
+@pytest.mark.parametrize("name", ["envoy", "kong"])
+def test_a_dashboard_login_beyond_ascii_is_written_so_libyaml_reads_it_back(tmp_path, name):
+    """Both gateways read their configuration with libyaml, which refuses the JSON escapes of
+    characters beyond the BMP (an emoji): the login is written as UTF-8."""
+    user, password = "ops\u00e9quipe", "p\u00e4ss \U0001F511 \"q\" \\ #1"
+    res = render(tmp_path, "-e", f"master_gateway={name}", "-e", json.dumps(
+        {"cluster_supabase_secrets": {"DASHBOARD_USERNAME": user, "DASHBOARD_PASSWORD": password}}))
+    assert res.returncode == 0, res.stdout[-3000:]
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    if name == "kong":
+        config = yaml.load((tmp_path / "vm1/volumes/api/kong.yml").read_text(), Loader=loader)
+        assert config["basicauth_credentials"][0] == {"consumer": "DASHBOARD", "username": user, "password": password}
+    else:
+        lds = yaml.load((tmp_path / "vm1/volumes/api/envoy/lds.yaml").read_text(), Loader=loader)
+        (login,) = [f for f in lds["resources"][0]["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"]
+                    if f["name"] == "envoy.filters.http.basic_auth"]
+        digest = base64.b64encode(hashlib.sha1(password.encode()).digest()).decode()
+        assert login["typed_config"]["users"]["inline_string"] == f"{user}:{{SHA}}{digest}"
