@@ -33,7 +33,9 @@ pytestmark = pytest.mark.skipif(shutil.which("docker") is None or shutil.which("
 def gateway(request, tmp_path_factory):
     """The rendered gateway (its requests as a function), the keys, the compose service."""
     out = tmp_path_factory.mktemp(f"gateway-{request.param}")
-    res = render(out, "-e", f"master_gateway={request.param}", "-e", f'{{"cluster_admin_cidrs": ["{ADMIN_CIDR}"]}}')
+    # The primary's files only (the gateway is the same on every host).
+    res = render(out, "--limit", "vm1", "-e", f"master_gateway={request.param}",
+                 "-e", f'{{"cluster_admin_cidrs": ["{ADMIN_CIDR}"]}}')
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr
     api = out / "vm1/volumes/api"
     if request.param == "envoy":
@@ -247,7 +249,7 @@ def test_a_dashboard_login_beyond_ascii_is_written_so_libyaml_reads_it_back(tmp_
     """Both gateways read their configuration with libyaml, which refuses the JSON escapes of
     characters beyond the BMP (an emoji): the login is written as UTF-8."""
     user, password = "ops\u00e9quipe", "p\u00e4ss \U0001F511 \"q\" \\ #1"
-    res = render(tmp_path, "-e", f"master_gateway={name}", "-e", json.dumps(
+    res = render(tmp_path, "--limit", "vm1", "-e", f"master_gateway={name}", "-e", json.dumps(
         {"cluster_supabase_secrets": {"DASHBOARD_USERNAME": user, "DASHBOARD_PASSWORD": password}}))
     assert res.returncode == 0, res.stdout[-3000:]
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
