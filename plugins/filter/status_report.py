@@ -25,6 +25,8 @@ WORKING = ("running", "streaming")
 MSG_LENGTH = 200
 BACKUP_KEYS = ("host", "stanza", "info_error", "repos", "info", "archiver", "queue", "now", "max_age_hours")
 PATRONI_KEYS = ("answered", "members", "etcd")
+# Patroni's roles of a standby that confirms each commit before it is acknowledged.
+SYNC_ROLES = ("sync_standby", "synchronous_standby", "quorum_standby")
 
 
 def _fail(text):
@@ -139,7 +141,20 @@ def _patroni_problems(patroni, hosts):
             elif member.get("pending_restart", False):
                 found.append(f"{host} waits for a restart (patronictl restart)")
     found.extend(f"etcd member {host} is not healthy" for host, ok in (patroni["etcd"] or {}).items() if not ok)
+    if patroni.get("synchronous") and len(hosts) > 1 and patroni["answered"] \
+            and not [m for m in members if m.get("role") in SYNC_ROLES]:
+        found.append("no synchronous standby: RPO is no longer 0 (commits go on without a replica's "
+                     "confirmation until one streams again)")
     return found
+
+
+def _rpo(patroni):
+    """Auto mode's recovery point: 0 while a synchronous standby confirms each commit."""
+    sync = [m.get("name") for m in patroni["members"] or [] if m.get("role") in SYNC_ROLES]
+    if patroni.get("synchronous") is None:
+        return {"synchronous": None, "standbys": [], "zero": None}
+    return {"synchronous": bool(patroni["synchronous"]), "standbys": sync,
+            "zero": bool(patroni["synchronous"]) and bool(sync)}
 
 
 def _field(backup, *path):
@@ -248,8 +263,11 @@ def supabase_status_report(hosts_read, cluster_state, settings):
     if "patroni_status" in facts(master[0]):
         patroni = _required(facts(master[0])["patroni_status"], PATRONI_KEYS, "patroni_status")
         found = _patroni_problems(patroni, hosts)
-        report.update(mode="auto", patroni=patroni, healthy=report["healthy"] and not found,
+        report.update(mode="auto", patroni=patroni, rpo=_rpo(patroni), healthy=report["healthy"] and not found,
                       problems=problems + found)
+        if patroni.get("synchronous") is False:
+            notes.append("replication is asynchronous (cluster_synchronous_mode false): a failover may lose what "
+                         "the old primary acknowledged and had not yet sent")
 
     # Backups: asked on the primary only; the first database host that holds an answer.
     asked = next((facts(h)["backup_status"] for h in hosts if "backup_status" in facts(h)), None)

@@ -108,9 +108,12 @@ def member(name, role="replica", state="streaming", timeline=1, lag=0, **kw):
     return dict(out, **kw)
 
 
-def patroni(members, etcd=None, answered=True):
-    return {"answered": answered, "members": members if answered else [],
-            "etcd": {"vm1": True, "vm2": True, "vm3": True} if etcd is None else etcd}
+def patroni(members, etcd=None, answered=True, synchronous=None):
+    out = {"answered": answered, "members": members if answered else [],
+           "etcd": {"vm1": True, "vm2": True, "vm3": True} if etcd is None else etcd}
+    if synchronous is not None:
+        out["synchronous"] = synchronous
+    return out
 
 
 def auto(status, **over):
@@ -122,6 +125,11 @@ def auto(status, **over):
 
 
 AUTO_OK = patroni([member("vm1", "leader", "running"), member("vm2")])
+AUTO_SYNC = patroni([member("vm1", "leader", "running"), member("vm2", "sync_standby")], synchronous=True)
+NO_SYNC_STANDBY = ("no synchronous standby: RPO is no longer 0 (commits go on without a replica's confirmation "
+                   "until one streams again)")
+ASYNC_NOTE = ("replication is asynchronous (cluster_synchronous_mode false): a failover may lose what the old "
+              "primary acknowledged and had not yet sent")
 
 
 # --------------------------------------------------------------------- backups
@@ -262,6 +270,13 @@ CASES = [
      THREE, False,
      ["vm1 waits for a restart (patronictl restart)", "vm2 is stopped under Patroni", "vm3 is not a Patroni member",
       "etcd member vm2 is not healthy", "etcd member vm3 is not healthy"], []),
+    ("auto mode, synchronous, vm2 the synchronous standby", cluster(auto(AUTO_SYNC), leader="vm1"), None, True, [], []),
+    ("auto mode, synchronous, the replica streams but is not synchronous yet (tests/lab/test_auto.py)",
+     cluster(auto(patroni([member("vm1", "leader", "running"), member("vm2")], synchronous=True)), leader="vm1"),
+     None, False, [NO_SYNC_STANDBY], []),
+    ("auto mode, asynchronous: a note", cluster(auto(patroni([member("vm1", "leader", "running"), member("vm2")],
+                                                             synchronous=False)), leader="vm1"),
+     None, True, [], [ASYNC_NOTE]),
     ("auto mode: no leader (a member starting)",
      cluster(auto(patroni([member("vm1", state="starting"), member("vm2")]))), None, False,
      ["Patroni has no leader", "vm1 is starting under Patroni"], []),
@@ -356,6 +371,18 @@ def test_unhealthy_containers_are_counted_once():
 def test_auto_mode_adds_patroni_s_view():
     report = report_of(cluster(auto(AUTO_OK), leader="vm1"))
     assert report["mode"] == "auto" and report["patroni"] == AUTO_OK
+
+
+@pytest.mark.parametrize("status, rpo", [
+    (AUTO_SYNC, {"synchronous": True, "standbys": ["vm2"], "zero": True}),
+    (patroni([member("vm1", "leader", "running"), member("vm2")], synchronous=True),
+     {"synchronous": True, "standbys": [], "zero": False}),
+    (patroni([member("vm1", "leader", "running"), member("vm2")], synchronous=False),
+     {"synchronous": False, "standbys": [], "zero": False}),
+    (AUTO_OK, {"synchronous": None, "standbys": [], "zero": None}),
+], ids=["synchronous standby", "no synchronous standby", "asynchronous", "settings not read"])
+def test_the_report_says_whether_rpo_is_0(status, rpo):
+    assert report_of(cluster(auto(status), leader="vm1"))["rpo"] == rpo
 
 
 def test_the_backup_section():
