@@ -12,8 +12,8 @@ help:
 	@echo "make test       every test: lint, sanity (each admitted ansible-core), fast module tests, the molecule scenarios in two labs side by side (LAB_TRACKS=1: one lab)"
 	@echo "make test-fast  lint + module tests against local PostgreSQL 15 (no Docker, seconds)"
 	@echo "make test-sanity  ansible-test sanity on the collection as it ships (built, installed)"
-	@echo "make test-lab   molecule scenarios default (1+1 VMs, then backups with vm3 as the repository host and S3), failover (1+2 VMs: the scale checks, then failover), auto (2 + a witness, Patroni)"
-	@echo "make test-lab-default | test-lab-backup | test-lab-scale | test-lab-failover | test-lab-auto   one scenario"
+	@echo "make test-lab   molecule scenarios default (1+1 VMs, then backups with vm3 as the repository host and S3), failover (1+2 VMs: the scale checks, then failover), production (2 database VMs + a witness that is the backup repository host and S3: Patroni, synchronous replication, backups)"
+	@echo "make test-lab-default | test-lab-backup | test-lab-scale | test-lab-failover | test-lab-production   one scenario"
 	@echo "make lab-up | lab-down | lab-status"
 
 setup:
@@ -23,7 +23,7 @@ demo:
 	@bash scripts/demo.sh
 
 REPORTS := .lab/junit-sanity.xml .lab/junit-units.xml .lab/junit-lab-default.xml .lab/junit-lab-failover.xml \
-	.lab/junit-lab-auto.xml
+	.lab/junit-lab-production.xml
 TIMED := scripts/timed.sh
 
 # Each part's wall time and status land in .lab/times/ and the summary prints
@@ -31,7 +31,7 @@ TIMED := scripts/timed.sh
 # the other) run beside the lab scenarios, in two labs side by side
 # (LAB_TRACKS=2, the default), each with its own names, network and secrets
 # (LAB2: prefix, subnet, secrets dir): scenario default in one, failover then
-# auto in the other.  LAB_TRACKS=1 runs the three one after the other in one
+# production in the other.  LAB_TRACKS=1 runs the three one after the other in one
 # lab (about 20 minutes longer on 2 cores, docs/lab-and-tests.md).
 LAB_TRACKS ?= 2
 LAB2 := SELFHOST_LAB_PREFIX=selfhost-lab2 SELFHOST_LAB_SUBNET=172.30.1.0/24 SELFHOST_LAB_SECRETS=$(CURDIR)/.lab/lab2/.secrets
@@ -68,7 +68,7 @@ lint:
 # next: the images the collection builds on a VM are removed (lab up --fresh).
 test-lab: setup
 	@$(LAB) down --keep-images
-	@status=0; for s in default failover auto; do $(TIMED) lab-$$s $(VENV)/bin/molecule test -s $$s || status=1; done; \
+	@status=0; for s in default failover production; do $(TIMED) lab-$$s $(VENV)/bin/molecule test -s $$s || status=1; done; \
 	  exit $$status
 
 lab-track-1:
@@ -77,7 +77,7 @@ lab-track-1:
 
 lab-track-2:
 	@$(LAB2) $(LAB) down --keep-images
-	@status=0; for s in failover auto; do $(LAB2) $(TIMED) lab-$$s $(VENV)/bin/molecule test -s $$s || status=1; done; \
+	@status=0; for s in failover production; do $(LAB2) $(TIMED) lab-$$s $(VENV)/bin/molecule test -s $$s || status=1; done; \
 	  exit $$status
 
 test-lab-%: setup
