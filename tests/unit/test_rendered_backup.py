@@ -87,6 +87,15 @@ def test_every_database_host_archives_through_pgbackrest_when_it_is_the_primary(
     assert "\nFROM selfhost-supabase/db-pgbackrest:" in patroni
 
 
+def test_patroni_builds_a_replica_from_the_first_repository_then_from_the_primary(rendered):
+    import yaml
+    for host in ("vm1", "vm2"):
+        pg = yaml.safe_load((rendered / host / "patroni-patroni.yml").read_text())["postgresql"]
+        assert pg["create_replica_methods"] == ["pgbackrest", "basebackup"]
+        assert pg["pgbackrest"] == {"command": "pgbackrest --stanza=supabase --repo=1 --delta --log-level-console=warn restore",
+                                    "keep_data": True, "no_params": True}
+
+
 def test_the_repository_port_is_closed_to_every_other_address(rendered):
     rules = (rendered / "vm1" / "firewall.nft").read_text()
     assert "set backup_ipv4" in rules and "elements = { 10.20.0.11, 10.20.0.12, 10.20.0.13 }" in rules
