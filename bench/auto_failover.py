@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Auto mode figures, measured in the lab (inventories/lab-auto, deployed in auto mode:
-`make demo-auto` or molecule scenario auto's converge followed by its first test).
+"""Auto mode figures, measured in the lab (inventories/lab-production, deployed in auto mode:
+`make demo`, or molecule scenario production's converge followed by its first test).
 
     bench/auto_failover.py [--runs 5] [--out .lab/bench/auto-bench.md]
 
