@@ -320,11 +320,15 @@ def test_patroni_rebuilds_a_replica_from_the_repository_not_from_the_primary():
     req = urllib.request.Request(f"http://{ADDRESSES[replica]}:8008/reinitialize", data=b'{"force": true}',
                                  method="POST", headers={"Authorization": f"Basic {token}",
                                                          "Content-Type": "application/json"})
+    writer = Writer("auto-replica-rebuilt", ENDPOINT_DSN)
+    asked = time.monotonic()
     with urllib.request.urlopen(req, timeout=30) as res:
         assert res.status == 200
-    writer = Writer("auto-replica-rebuilt", ENDPOINT_DSN)
-    time.sleep(3)
-    _, took = wait_until(lambda: streams(replica, lead), 300, interval=1)
+    # Until Patroni has stopped the replica, it still streams: wait for the rebuilt one.
+    wait_until(lambda: "replica has been created using pgbackrest"
+               in vm_host(replica).check_output(f"docker logs --since {since} supabase-db 2>&1"), 300, interval=1)
+    wait_until(lambda: streams(replica, lead), 300, interval=1)
+    took = time.monotonic() - asked
     report = writer.stop()
     logs = vm_host(replica).check_output(f"docker logs --since {since} supabase-db 2>&1")
     assert "replica has been created using pgbackrest" in logs, logs[-3000:]
