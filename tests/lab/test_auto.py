@@ -251,6 +251,9 @@ def test_the_primary_port_and_the_read_port():
 def test_primary_vm_killed_a_replica_takes_over_by_itself():
     old = healthy()
     new = next(vm for vm in DB_VMS if vm != old)
+    # RPO 0 holds while a synchronous standby confirms commits (Patroni names it again
+    # at its next loop after a standby reconnects).
+    wait_until(lambda: sync_standby() == new, 60)
     writer = Writer("auto-vm-killed", ENDPOINT_DSN)
     killed = now_ms()
     subprocess.run(["docker", "kill", f"{PREFIX}-{old}"], check=True, capture_output=True)
@@ -407,6 +410,7 @@ def heal(vm):
 def test_a_primary_cut_off_from_the_store_stops_writes_before_another_is_promoted():
     old = healthy()
     new = next(vm for vm in DB_VMS if vm != old)
+    wait_until(lambda: sync_standby() == new, 60)
     via_endpoint = Writer("auto-partition-endpoint", ENDPOINT_DSN, settle=0)
     on_old = Writer("auto-partition-old-primary", direct_dsn(old), table="selfhost_writer_old", settle=3)
     cut = now_ms()
