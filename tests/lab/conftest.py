@@ -162,6 +162,20 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: 0 if item.get_closest_marker("scale") else 2 if item.get_closest_marker("backup") else 1)
 
 
+RUNNING_WRITERS = []
+
+
+@pytest.fixture(autouse=True)
+def stop_writers():
+    """A writer a failed test did not stop would go on writing into the next tests' table."""
+    yield
+    while RUNNING_WRITERS:
+        proc = RUNNING_WRITERS.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
 class Writer:
     """bench/writer.py in the background, committing numbered rows to table through dsn;
     stop() returns its report, verified by reading the table back through verify_dsn (default: dsn)."""
@@ -174,8 +188,9 @@ class Writer:
         self.proc = subprocess.Popen([sys.executable, str(ROOT / "bench/writer.py"), "run", "--dsn", dsn,
                                       "--out", str(self.out), "--rate", str(rate), "--table", table], env=self.env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        # A test that fails before stop() leaves no writer behind.
+        # A test that fails before stop() leaves no writer behind (stop_writers, after each test).
         atexit.register(self.proc.kill)
+        RUNNING_WRITERS.append(self.proc)
         time.sleep(settle)  # some rows before the event
 
     def stop(self, phases=None, verify_dsn=None, settle=3):
