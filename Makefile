@@ -8,11 +8,11 @@ LAB := $(PY) lab/selfhost_lab.py
 .PHONY: help setup demo test test-checks test-labs lab-track-1 lab-track-2 test-fast test-units test-sanity test-lab lint images lab-up lab-down lab-status
 
 help:
-	@echo "make demo       build the lab, deploy the production shape (2 database VMs + a witness that keeps the backups; auto mode, synchronous, backups), verify, print how to connect"
+	@echo "make demo       build the lab, deploy the production shape (2 database VMs + a witness that keeps the backups; auto mode, backups), verify, print how to connect"
 	@echo "make test       every test: lint, sanity (each admitted ansible-core), fast module tests, the molecule scenarios in two labs side by side (LAB_TRACKS=1: one lab)"
 	@echo "make test-fast  lint + module tests against local PostgreSQL 15 (no Docker, seconds)"
 	@echo "make test-sanity  ansible-test sanity on the collection as it ships (built, installed)"
-	@echo "make test-lab   molecule scenarios default (1+1 VMs, then backups with vm3 as the repository host and S3), failover (1+2 VMs: the scale checks, then failover), production (2 database VMs + a witness that is the backup repository host and S3: Patroni, synchronous replication, backups)"
+	@echo "make test-lab   molecule scenarios default (1+1 VMs, then backups with vm3 as the repository host and S3), failover (1+2 VMs: the scale checks, then failover), production (2 database VMs + a witness that is the backup repository host and S3: Patroni, backups)"
 	@echo "make test-lab-default | test-lab-backup | test-lab-scale | test-lab-failover | test-lab-production   one scenario"
 	@echo "make lab-up | lab-down | lab-status"
 

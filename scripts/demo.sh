@@ -2,7 +2,7 @@
 # `make demo`: set up this machine, build the lab images, start the
 # production shape (vm1 + vm2 the database VMs, vm3 the witness, the backup
 # repository host and the lab's S3), deploy site.yml into it (auto mode,
-# synchronous replication, backups), check that replication works, show the
+# backups), check that replication works, show the
 # health screen, and say how to connect.  Prints the wall time of each phase.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -75,13 +75,12 @@ NET=$(echo "${SELFHOST_LAB_SUBNET:-172.30.0.0/24}" | cut -d/ -f1 | cut -d. -f1-3
 cat <<MSG
 
 Self-hosted Supabase, the production shape, is up in the lab: auto mode
-(Patroni decides; etcd on vm1, vm2 and the witness vm3), synchronous
-replication (RPO 0), backups to the repository host vm3 and to S3 (the lab's
-s3rver on vm3).  All 13 services are rendered and validated; the database and
+(Patroni decides; etcd on vm1, vm2 and the witness vm3), backups to the
+repository host vm3 and to S3 (the lab's s3rver on vm3).  All 13 services are rendered and validated; the database and
 postgres-meta run (the others' images cannot be built here: README, "In the
 lab only the database and postgres-meta run").
   leader   $primary  (Patroni's; the stack runs where it is)
-  replica  $standby  (read-only, synchronous standby)
+  replica  $standby  (read-only)
   primary port (HAProxy, follows the leader):  $NET.10:5434
   read port (replicas, else the primary):      $NET.10:5435
   psql on the leader:    $LAB psql $primary

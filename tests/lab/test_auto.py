@@ -39,8 +39,6 @@ ENDPOINT_DSN = f"host={ENDPOINT} port=5434 user=supabase_admin dbname=postgres"
 READ_DSN = f"host={ENDPOINT} port=5435 user=supabase_admin dbname=postgres"
 # 1 MiB: cluster_patroni_maximum_lag_on_failover's default, what an asynchronous failover may lose.
 MAX_LAG_BYTES = 1048576
-# The inventory's Patroni timing (cluster_patroni_loop_wait, cluster_patroni_retry_timeout).
-LOOP_WAIT, RETRY_TIMEOUT = 8, 6
 STANZA = "supabase"
 
 
@@ -192,8 +190,6 @@ def test_one_site_run_switches_manual_to_auto_and_loses_nothing():
     assert {system_id(vm) for vm in DB_VMS} == {sysid}, "a database was initialised anew"
     assert psql(lead, "SELECT count(*) FROM auto_marker") == "1000"
     assert report["lost"] == 0, report
-    # Synchronous replication is the default: the other member confirms each commit.
-    wait_until(lambda: sync_standby() == "vm2", 60)
     # Patroni's leader archives to both repositories.
     segment = wait_archived(lead)
     wait_until(lambda: archived_in_every_repository(segment), 60, interval=1)
@@ -251,9 +247,6 @@ def test_the_primary_port_and_the_read_port():
 def test_primary_vm_killed_a_replica_takes_over_by_itself():
     old = healthy()
     new = next(vm for vm in DB_VMS if vm != old)
-    # RPO 0 holds while a synchronous standby confirms commits (Patroni names it again
-    # at its next loop after a standby reconnects).
-    wait_until(lambda: sync_standby() == new, 60)
     writer = Writer("auto-vm-killed", ENDPOINT_DSN)
     killed = now_ms()
     subprocess.run(["docker", "kill", f"{PREFIX}-{old}"], check=True, capture_output=True)
@@ -264,8 +257,7 @@ def test_primary_vm_killed_a_replica_takes_over_by_itself():
     first = first_write_after(report, killed)
     bench_note("vm-killed", kill_to_first_write_s=first, lost=report["lost"])
     assert report["acknowledged"] > 0 and first > 0, report
-    # Synchronous replication: every acknowledged commit was on the new leader already.
-    assert report["lost"] == 0, report
+    assert lost_bytes_bound(report) <= MAX_LAG_BYTES, report
 
 
 def test_with_the_inventory_s_first_host_dead_the_new_leader_archives_and_backup_yml_backs_it_up():
@@ -339,7 +331,6 @@ def test_patroni_rebuilds_a_replica_from_the_repository_not_from_the_primary():
     wait_until(lambda: psql(replica, "SELECT count(*) FROM rebuilt", check=False).stdout.strip() == "321", 60)
     assert report["lost"] == 0, report
     bench_note("replica-rebuilt", rebuilt_streaming_after_s=round(took, 1), longest_write_gap_ms=report["longest_gap_ms"])
-    wait_until(lambda: sync_standby() == replica, 60)
 
 
 def test_switchover_there_and_back_loses_nothing():
@@ -410,7 +401,6 @@ def heal(vm):
 def test_a_primary_cut_off_from_the_store_stops_writes_before_another_is_promoted():
     old = healthy()
     new = next(vm for vm in DB_VMS if vm != old)
-    wait_until(lambda: sync_standby() == new, 60)
     via_endpoint = Writer("auto-partition-endpoint", ENDPOINT_DSN, settle=0)
     on_old = Writer("auto-partition-old-primary", direct_dsn(old), table="selfhost_writer_old", settle=3)
     cut = now_ms()
@@ -434,8 +424,7 @@ def test_a_primary_cut_off_from_the_store_stops_writes_before_another_is_promote
     assert promoted_first_write, report
     # Never two primaries taking writes: the old one stopped before the new one started.
     assert report_old["last_ack_ms"] < promoted_first_write, (report_old["last_ack_ms"], promoted_first_write)
-    # Synchronous replication: nothing either writer was told was committed is missing.
-    assert report["lost"] == 0 and report_old["lost"] == 0, (report, report_old)
+    assert lost_bytes_bound(report) <= MAX_LAG_BYTES and lost_bytes_bound(report_old) <= MAX_LAG_BYTES
     assert healthy() == new
 
 
@@ -497,29 +486,21 @@ class Reader:
         return int(ok), int(err)
 
 
-def test_a_replica_killed_reads_fall_back_to_the_primary_writes_go_on_and_status_says_rpo_is_not_0():
+def test_a_replica_killed_reads_fall_back_to_the_primary_and_writes_go_on():
     lead = healthy()
     replica = next(vm for vm in DB_VMS if vm != lead)
-    wait_until(lambda: sync_standby() == replica, 60)
     writer = Writer("auto-replica-killed", ENDPOINT_DSN)
     reader = Reader()
     time.sleep(5)
     subprocess.run(["docker", "kill", f"{PREFIX}-{replica}"], check=True, capture_output=True)
     ok, err = reader.result()
-    status = ansible_playbook(*INV, "playbooks/status.yml", env=AUTO)
     report = writer.stop(settle=0)
     bench_note("replica-killed", reads_ok=ok, read_errors=err, write_gap_ms=report["longest_gap_ms"])
     assert leader() == lead
-    # Not strict: commits wait for the lost synchronous standby only until Patroni's next
-    # loop notices it gone, then go on without one.
-    assert report["lost"] == 0 and report["longest_gap_ms"] < (LOOP_WAIT + RETRY_TIMEOUT + 2) * 1000, report
+    assert report["lost"] == 0 and report["longest_gap_ms"] < 1000, report
     assert ok > 100, (ok, err)
-    assert status.returncode != 0 and "no synchronous standby: RPO is no longer 0" in status.stdout, \
-        status.stdout[-3000:]
     lab("up", replica)
     healthy()
-    # Back, it confirms commits again.
-    wait_until(lambda: sync_standby() == replica, 60)
 
 
 def test_every_node_restarted_one_at_a_time():
@@ -534,33 +515,48 @@ def test_every_node_restarted_one_at_a_time():
     assert lost_bytes_bound(report) <= MAX_LAG_BYTES, report
 
 
-def test_one_site_run_applies_a_setting_that_needs_a_restart_and_asynchronous_mode_without_a_failover():
+def test_one_site_run_applies_a_setting_that_needs_a_restart_and_synchronous_mode_without_a_failover():
     """max_wal_senders (PostgreSQL restarted in place on every member) and synchronous mode
-    turned off, in one site.yml run: the leader stays, nothing is lost, nothing waits for a restart."""
+    turned on, in one site.yml run: the leader stays, nothing is lost, nothing waits for a restart."""
     lead = healthy()
     writer = Writer("auto-restart-setting", ENDPOINT_DSN)
-    res = site("--tags", "patroni", "-e", "cluster_max_wal_senders=15", "-e", "cluster_synchronous_mode=false")
+    res = site("--tags", "patroni", "-e", "cluster_max_wal_senders=15", "-e", "cluster_synchronous_mode=true")
     report = writer.stop()
     assert res.returncode == 0, res.stdout[-3000:]
     assert {psql(vm, "SHOW max_wal_senders") for vm in DB_VMS} == {"15"}
     assert leader() == lead, "a restart handed the leadership over"
     assert not [m for m in members().values() if m.get("pending_restart")]
-    wait_until(lambda: (api(leader(), "/config")[1] or {}).get("synchronous_mode") is False, 30)
+    wait_until(lambda: (api(leader(), "/config")[1] or {}).get("synchronous_mode") is True, 30)
     assert report["lost"] == 0, report
 
 
+def test_synchronous_mode_loses_no_acknowledged_row_when_the_primary_vm_dies():
+    old = healthy()
+    new = next(vm for vm in DB_VMS if vm != old)
+    wait_until(lambda: sync_standby() == new, 60)
+    writer = Writer("auto-sync-vm-killed", ENDPOINT_DSN)
+    killed = now_ms()
+    subprocess.run(["docker", "kill", f"{PREFIX}-{old}"], check=True, capture_output=True)
+    wait_until(lambda: leader() == new, 60, interval=0.5)
+    report = writer.stop(settle=5)
+    bench_note("sync-vm-killed", kill_to_first_write_s=first_write_after(report, killed), lost=report["lost"])
+    lab("up", old)
+    assert report["lost"] == 0, report
+    healthy()
+
+
 def test_a_run_without_the_extra_settings_puts_the_inventory_s_back():
-    """The settings of the test above (a restart and asynchronous mode) back to the
-    inventory's with one site.yml run, every member restarted in place again."""
+    """The settings of the two tests above (a restart and synchronous mode) back to the
+    inventory's with one site.yml run, every member restarted in place again (before the
+    switchovers below: in synchronous mode Patroni hands over to the synchronous standby only)."""
     writer = Writer("auto-settings-back", ENDPOINT_DSN)
     res = site("--tags", "patroni")
     report = writer.stop()
     assert res.returncode == 0, res.stdout[-3000:]
     assert {psql(vm, "SHOW max_wal_senders") for vm in DB_VMS} == {"12"}
-    wait_until(lambda: (api(leader(), "/config")[1] or {}).get("synchronous_mode") is True, 30)
+    wait_until(lambda: (api(leader(), "/config")[1] or {}).get("synchronous_mode") is False, 30)
     assert report["lost"] == 0, report
     healthy()
-    wait_until(lambda: sync_standby() is not None, 60)
 
 
 def test_failover_playbook_says_patroni_does_it():
@@ -592,6 +588,10 @@ def witness_without_address(groups):
     del groups["witness"]["hosts"]["vm3"]["cluster_private_address"]
 
 
+def no_replica(groups):
+    groups.pop("replica")
+
+
 def no_witness(groups):
     groups.pop("witness")
 
@@ -601,6 +601,8 @@ BAD = [
     ("auto with two consensus members", no_witness, ["-e", "cluster_mode=auto"], "etcd needs three"),
     ("witness also a database host", witness_also_replica, [], "is also a database host"),
     ("witness without a private address", witness_without_address, [], "vm3 has no cluster_private_address"),
+    ("synchronous mode without a replica", no_replica, ["-e", '{"cluster_synchronous_mode": true}'],
+     "cluster_synchronous_mode is on but the inventory has no replica"),
 ]
 
 

@@ -30,8 +30,7 @@ def test_patroni_is_configured_for_this_host_the_store_and_verify_full(rendered)
         dcs = conf["bootstrap"]["dcs"]
         assert (dcs["ttl"], dcs["loop_wait"], dcs["retry_timeout"]) == (20, 8, 6)
         assert dcs["postgresql"]["use_pg_rewind"] is True
-        # RPO 0 by default, not strict (commits go on without a standby).
-        assert dcs["synchronous_mode"] is True and "synchronous_mode_strict" not in dcs
+        assert dcs["synchronous_mode"] is False and "synchronous_mode_strict" not in dcs
         # Without backups, a replica Patroni builds is copied from the primary.
         assert conf["postgresql"]["create_replica_methods"] == ["basebackup"]
         # A cut-off primary's demotion waits this long for a standby that cannot answer.
@@ -94,6 +93,8 @@ BAD = [
     ("no wait for an unresponsive standby", ["-e", "cluster_patroni_wal_sender_timeout=0"],
      "cluster_patroni_wal_sender_timeout is 0: give at least 1 second"),
     ("an unknown mode", ["-e", "cluster_mode=automatic"], "value of cluster_mode must be one of: auto, manual"),
+    ("synchronous mode in manual mode", ["-e", "cluster_mode=manual", "-e", '{"cluster_synchronous_mode": true}'],
+     "cluster_synchronous_mode needs cluster_mode auto"),
     ("auto with two members", ["-e", "cluster_mode=auto", "-e", '{"cluster_consensus_hosts": ["vm1", "vm2"]}'],
      "etcd needs three to survive the loss of one"),
 ]
